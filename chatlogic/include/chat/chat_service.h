@@ -1,0 +1,131 @@
+// ChatService: the chat backend's decisions for every broker event, with no
+// broker in sight. The plugin adapter (plugin/) turns Mosquitto events into
+// these calls and their answers back into Mosquitto return codes; tests
+// drive it directly.
+//
+// Threading: every method runs on the broker thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "chat/channel_registry.h"
+#include "chat/env.h"
+#include "chat/jwks_file.h"
+#include "chat/options.h"
+#include "chat/rate_limiter.h"
+#include "chat/store.h"
+#include "chat/token_verifier.h"
+#include "chat/topics.h"
+
+namespace chat {
+
+// Identity of one connection: stable from its authentication to its
+// disconnection (the plugin uses the broker's client pointer).
+using ClientKey = uintptr_t;
+
+enum class LogLevel { kDebug, kInfo, kNotice, kWarning, kError };
+
+// A message the plugin publishes itself.
+struct Outgoing {
+  std::string client_id;  // empty: routed to every subscriber (READ checks apply)
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  bool retain = false;
+};
+
+// What the service needs from the broker.
+class BrokerPort {
+ public:
+  virtual ~BrokerPort() = default;
+  virtual void Publish(Outgoing message) = 0;
+  virtual void Log(LogLevel level, const std::string& line) = 0;
+};
+
+enum class AuthVerdict { kAccept, kRefuse, kDefer };
+struct AuthDecision {
+  AuthVerdict verdict = AuthVerdict::kRefuse;
+  std::string username;  // kAccept: the session's username (the token's sub)
+};
+
+enum class Access { kRead, kWrite, kSubscribe, kUnsubscribe };
+enum class AclVerdict { kAllow, kDeny, kDefer };
+
+enum class PublishVerdict {
+  kPass,        // not a chat topic: leave the publish untouched
+  kDeliver,     // deliver `payload` (replacing the client's) with `retain`
+  kSuppress,    // acknowledge as success, deliver to nobody
+  kRefuse,      // not stored, not delivered; acknowledged as refused
+  kDisconnect,  // could not be stored: no acknowledgement, drop the publisher
+};
+struct PublishDecision {
+  PublishVerdict verdict = PublishVerdict::kPass;
+  std::string payload;
+  bool retain = false;
+};
+
+class ChatService {
+ public:
+  ChatService(const Options& options, Env* env, BrokerPort* broker, std::unique_ptr<Store> store);
+
+  // Loads channels and keys. A failure here must stop the broker.
+  Status Start();
+
+  AuthDecision OnBasicAuth(ClientKey key, std::string_view client_id, const char* username, const char* password);
+  // `payloadlen` matters for kRead only (a suppressed message is empty).
+  AclVerdict OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen) const;
+  PublishDecision OnPublish(ClientKey key, std::string_view client_id, std::string_view topic,
+                            std::string_view payload, int qos, bool retain);
+  // `clean` false: the broker keeps the session (offline persistent session)
+  // and may route messages to it, so its identity is kept until it is
+  // disconnected a second time (replaced at reconnect).
+  void OnDisconnect(ClientKey key, bool clean);
+  // SIGHUP: re-read keys; the broker re-checks every client's password next.
+  void OnReload();
+  // Every main-loop iteration (about 10 per second when idle).
+  void OnTick();
+
+  const ChannelRegistry& channels() const { return channels_; }
+
+ private:
+  struct Session {
+    std::string user;
+    std::string client_id;
+    size_t token_hash = 0;
+    bool admin = false;
+    bool online = true;
+  };
+
+  const Session* FindSession(ClientKey key) const;
+  AclVerdict PlainVerdict() const;
+  AclVerdict SubscribeVerdict(const Session* s, std::string_view filter) const;
+
+  PublishDecision HandleChatMessage(const Session& s, std::string_view channel, std::string_view payload, int qos);
+  PublishDecision HandleChannelDocument(const Session& s, std::string_view channel, std::string_view payload);
+  PublishDecision RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
+                             std::string_view reason, std::string_view id);
+  PublishDecision RefuseAdmin(const Session& s, std::string_view channel, std::string_view error);
+  HistoryLimits LimitsFor(const Channel& ch) const;
+  void RefreshKeys(bool force);
+  void Log(LogLevel level, const std::string& line) { broker_->Log(level, line); }
+
+  Options options_;
+  Env* env_;
+  BrokerPort* broker_;
+  std::unique_ptr<Store> store_;
+  TopicScheme topics_;
+  TokenPolicy token_policy_;
+  JwksFile jwks_;
+  ChannelRegistry channels_;
+  RateLimiter rate_limiter_;
+  std::unordered_map<ClientKey, Session> sessions_;
+  bool reloading_ = false;
+  bool republish_channels_ = true;
+  int64_t next_key_check_ms_ = 0;
+  int64_t next_sweep_ms_ = 0;
+};
+
+}  // namespace chat

@@ -1,0 +1,98 @@
+// Store: every state operation of the chat, defined once; implemented per
+// backend (memory now; local and redis later). One contract test suite runs
+// against each implementation.
+//
+// Threading: all calls come from one thread (the broker's). A store that
+// must do I/O elsewhere returns kPending and later reports the outcome
+// through the callback, from PollCompletions() on that same thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/channel_config.h"
+#include "chat/message_codec.h"
+#include "chat/status.h"
+
+namespace chat {
+
+// One history entry: what is needed to re-encode the delivered message.
+struct StoredMessage {
+  uint64_t seq = 0;
+  std::string id;
+  std::string from;
+  uint64_t sts = 0;  // server receive time, ms
+  MessageFields fields;
+};
+
+struct HistoryLimits {
+  uint64_t max_count = 10000;  // 0: keep nothing
+  int64_t max_age_ms = 0;      // 0: no age limit
+};
+
+struct AppendRequest {
+  std::string_view channel;
+  const ClientMessage* message = nullptr;
+  std::string_view from;
+  int64_t now_ms = 0;  // becomes sts; also the dedup clock
+  HistoryLimits limits;
+};
+
+enum class AppendStatus {
+  kAccepted,   // new message: seq assigned, stored
+  kDuplicate,  // id seen in this channel inside the dedup window: seq is the original's
+  kFailed,     // not stored (error says why): the message must not be acknowledged
+  kPending,    // the outcome comes later through the callback
+};
+
+struct AppendResult {
+  AppendStatus status = AppendStatus::kFailed;
+  uint64_t seq = 0;
+  Status error;
+};
+
+using AppendCallback = std::function<void(const AppendResult&)>;
+
+struct StoreSettings {
+  int64_t dedup_window_ms = 600 * 1000;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Exactly once per message: dedup by (channel, message id) within the
+  // dedup window, assign the channel's next seq (1, 2, 3, ... gapless), and
+  // append to history, trimming by `limits`. One call per chat message.
+  // A result other than kPending is final and `later` is never called.
+  virtual AppendResult Append(const AppendRequest& request, AppendCallback later) = 0;
+
+  // Records the single use of a token id until `expires_ms`. *first_use is
+  // false when the id was already used and has not expired.
+  virtual Status ClaimTokenId(std::string_view jti, int64_t expires_ms, int64_t now_ms, bool* first_use) = 0;
+
+  // Channel configurations (the administered documents).
+  virtual Status SaveChannel(const ChannelConfig& config) = 0;
+  // Removes the channel and everything kept for it (sequence, history, dedup
+  // fingerprints). A channel created again starts at seq 1.
+  virtual Status DeleteChannel(std::string_view id) = 0;
+  virtual Status LoadChannels(std::vector<ChannelConfig>* out) = 0;
+
+  // Highest seq assigned in the channel (0 when none).
+  virtual Status Head(std::string_view channel, uint64_t* head) = 0;
+  // Up to `limit` stored messages with seq > after, in seq order, after
+  // dropping what retention no longer keeps at `now_ms`. *first_kept is the
+  // lowest seq still stored (head + 1 when history is empty).
+  virtual Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
+                             const HistoryLimits& limits, std::vector<StoredMessage>* out,
+                             uint64_t* first_kept) = 0;
+
+  // Delivers outcomes of kPending calls. Called on every broker tick.
+  virtual void PollCompletions() {}
+};
+
+}  // namespace chat

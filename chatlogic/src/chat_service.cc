@@ -1,0 +1,364 @@
+#include "chat/chat_service.h"
+
+#include <cstdlib>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+namespace chat {
+namespace {
+
+std::string Hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+ChatService::ChatService(const Options& options, Env* env, BrokerPort* broker, std::unique_ptr<Store> store)
+    : options_(options),
+      env_(env),
+      broker_(broker),
+      store_(std::move(store)),
+      topics_(options.topic_prefix),
+      jwks_(options.jwks_file),
+      rate_limiter_(options.rate_limit_per_s) {
+  token_policy_.max_lifetime_s = options.token_max_lifetime_s;
+  token_policy_.leeway_s = options.token_leeway_s;
+}
+
+Status ChatService::Start() {
+  std::vector<ChannelConfig> configs;
+  Status s = store_->LoadChannels(&configs);
+  if (!s.ok()) return Status(s);
+  for (const auto& c : configs) channels_.Put(c);
+  bool changed = false;
+  s = jwks_.Refresh(/*force=*/true, &changed);
+  if (!s.ok()) return s;
+  if (options_.jwks_file.empty()) {
+    Log(LogLevel::kWarning, "no plugin_opt_jwks_file: every connect token is refused");
+  } else {
+    Log(LogLevel::kInfo, "loaded " + std::to_string(jwks_.keys()->size()) + " key(s) from " + jwks_.path());
+  }
+  Log(LogLevel::kInfo, "serving " + std::to_string(channels_.size()) + " channel(s) under topic prefix '" +
+                           options_.topic_prefix + "'");
+  next_key_check_ms_ = env_->NowMs() + options_.jwks_check_interval_ms;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- sessions
+
+const ChatService::Session* ChatService::FindSession(ClientKey key) const {
+  auto it = sessions_.find(key);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+AuthDecision ChatService::OnBasicAuth(ClientKey key, std::string_view client_id, const char* username,
+                                      const char* password) {
+  std::string_view pw = password ? password : "";
+  const size_t token_hash = std::hash<std::string_view>{}(pw);
+
+  // A reload re-checks every known client with its original password: the
+  // same token on the same connection is not a replay.
+  if (reloading_) {
+    auto it = sessions_.find(key);
+    if (it != sessions_.end() && it->second.token_hash == token_hash) {
+      return {AuthVerdict::kAccept, it->second.user};
+    }
+  }
+  sessions_.erase(key);  // a fresh authentication replaces whatever this key held
+
+  if (!LooksLikeJwt(pw)) {
+    if (options_.auth_fallback) return {AuthVerdict::kDefer, {}};
+    Log(LogLevel::kNotice, "refused client '" + std::string(client_id) + "': no connect token");
+    return {AuthVerdict::kRefuse, {}};
+  }
+  const int64_t now_ms = env_->NowMs();
+  TokenClaims claims;
+  TokenError err = VerifyToken(pw, *jwks_.keys(), token_policy_, now_ms / 1000, &claims);
+  if (err != TokenError::kNone) {
+    Log(LogLevel::kNotice,
+        "refused client '" + std::string(client_id) + "': token " + TokenErrorName(err));
+    return {AuthVerdict::kRefuse, {}};
+  }
+  if (username != nullptr && username[0] != '\0' && claims.sub != username) {
+    Log(LogLevel::kNotice, "refused client '" + std::string(client_id) + "': username '" + username +
+                               "' is not the token's sub '" + claims.sub + "'");
+    return {AuthVerdict::kRefuse, {}};
+  }
+  if (options_.token_single_use) {
+    bool first_use = false;
+    const int64_t expires_ms = (claims.exp + options_.token_leeway_s) * 1000;
+    Status s = store_->ClaimTokenId(claims.jti, expires_ms, now_ms, &first_use);
+    if (!s.ok()) {
+      Log(LogLevel::kError, "refused client '" + std::string(client_id) + "': token store: " + s.ToString());
+      return {AuthVerdict::kRefuse, {}};
+    }
+    if (!first_use) {
+      Log(LogLevel::kNotice, "refused client '" + std::string(client_id) + "': token jti '" + claims.jti +
+                                 "' already used (replay)");
+      return {AuthVerdict::kRefuse, {}};
+    }
+  }
+  Session s;
+  s.user = claims.sub;
+  s.client_id = std::string(client_id);
+  s.token_hash = token_hash;
+  s.admin = claims.admin;
+  sessions_.emplace(key, std::move(s));
+  return {AuthVerdict::kAccept, claims.sub};
+}
+
+void ChatService::OnDisconnect(ClientKey key, bool clean) {
+  auto it = sessions_.find(key);
+  if (it == sessions_.end()) return;
+  if (clean || !it->second.online) {
+    sessions_.erase(it);
+  } else {
+    it->second.online = false;
+  }
+}
+
+void ChatService::OnReload() {
+  reloading_ = true;
+  RefreshKeys(/*force=*/true);
+}
+
+void ChatService::RefreshKeys(bool force) {
+  bool changed = false;
+  Status s = jwks_.Refresh(force, &changed);
+  if (!s.ok()) {
+    Log(LogLevel::kError, s.message() + " (keeping the " + std::to_string(jwks_.keys()->size()) + " key(s) in use)");
+  } else if (changed) {
+    Log(LogLevel::kInfo, "loaded " + std::to_string(jwks_.keys()->size()) + " key(s) from " + jwks_.path());
+  }
+}
+
+void ChatService::OnTick() {
+  // The broker re-checks clients right after the reload event and before
+  // this tick, in the same loop iteration.
+  reloading_ = false;
+  if (republish_channels_) {
+    // The catalog is the truth: make the retained documents match it, even
+    // when the broker's own retained store lost recent changes.
+    republish_channels_ = false;
+    for (const Channel* ch : channels_.List()) {
+      broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(ch->config.id), ToChannelDocument(ch->config), 1, true});
+    }
+  }
+  const int64_t now_ms = env_->NowMs();
+  if (!options_.jwks_file.empty() && now_ms >= next_key_check_ms_) {
+    next_key_check_ms_ = now_ms + options_.jwks_check_interval_ms;
+    RefreshKeys(/*force=*/false);
+  }
+  if (now_ms >= next_sweep_ms_) {
+    next_sweep_ms_ = now_ms + 10000;
+    rate_limiter_.Sweep(now_ms);
+  }
+  store_->PollCompletions();
+}
+
+// ---------------------------------------------------------------- ACL
+
+AclVerdict ChatService::PlainVerdict() const {
+  switch (options_.plain_topics) {
+    case PlainTopics::kAllow: return AclVerdict::kAllow;
+    case PlainTopics::kDefer: return AclVerdict::kDefer;
+    case PlainTopics::kDeny: return AclVerdict::kDeny;
+  }
+  return AclVerdict::kDeny;
+}
+
+AclVerdict ChatService::SubscribeVerdict(const Session* s, std::string_view filter) const {
+  using Scope = TopicScheme::FilterRef::Scope;
+  TopicScheme::FilterRef f = topics_.ParseFilter(filter);
+  switch (f.scope) {
+    case Scope::kOther: return PlainVerdict();
+    case Scope::kBroad: return s ? AclVerdict::kAllow : PlainVerdict();  // READ filters per message
+    case Scope::kChatOne:
+      return s && channels_.MayAccess(f.id, s->user) ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case Scope::kChatMany: return s ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case Scope::kPresence: return s ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case Scope::kAdmin: return s && s->admin ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case Scope::kInvalid: return AclVerdict::kDeny;
+  }
+  return AclVerdict::kDeny;
+}
+
+AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen) const {
+  if (access == Access::kUnsubscribe) return AclVerdict::kAllow;
+  const Session* s = FindSession(key);
+  if (access == Access::kSubscribe) return SubscribeVerdict(s, topic);
+
+  const TopicRef ref = topics_.Parse(topic);
+  switch (ref.kind) {
+    case TopicKind::kOther:
+      return PlainVerdict();
+    case TopicKind::kChatMsg:
+    case TopicKind::kChatReceipt:
+    case TopicKind::kChatTyping:
+    case TopicKind::kChatSync:
+      if (s == nullptr) return AclVerdict::kDeny;
+      if (access == Access::kWrite) return AclVerdict::kAllow;  // membership is judged in OnPublish, with an error reply
+      // READ: runs once per subscriber per message. An empty payload is a
+      // suppressed publish (a retry, a request): nobody receives it.
+      if (payloadlen == 0) return AclVerdict::kDeny;
+      return channels_.MayAccess(ref.id, s->user) ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case TopicKind::kPresence:
+      return access == Access::kRead && s != nullptr ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case TopicKind::kAdminChannel:
+      if (s == nullptr) return AclVerdict::kDeny;
+      if (access == Access::kWrite) return AclVerdict::kAllow;  // admin rights judged in OnPublish, with an error reply
+      return s->admin ? AclVerdict::kAllow : AclVerdict::kDeny;
+    case TopicKind::kChatError:       // sent to one client directly, never routed
+    case TopicKind::kAdminError:
+    case TopicKind::kChatInvalid:
+    case TopicKind::kPresenceInvalid:
+    case TopicKind::kAdminInvalid:
+      return AclVerdict::kDeny;
+  }
+  return AclVerdict::kDeny;
+}
+
+// ---------------------------------------------------------------- publish
+
+PublishDecision ChatService::OnPublish(ClientKey key, std::string_view /*client_id*/, std::string_view topic,
+                                       std::string_view payload, int qos, bool /*retain*/) {
+  const TopicRef ref = topics_.Parse(topic);
+  if (ref.kind == TopicKind::kOther) return {PublishVerdict::kPass, {}, false};
+  const Session* s = FindSession(key);
+  if (s == nullptr) return {PublishVerdict::kRefuse, {}, false};  // the ACL already refuses this
+  switch (ref.kind) {
+    case TopicKind::kChatMsg:
+      return HandleChatMessage(*s, ref.id, payload, qos);
+    case TopicKind::kChatReceipt:
+    case TopicKind::kChatTyping:
+    case TopicKind::kChatSync:
+      if (!channels_.MayAccess(ref.id, s->user)) {
+        return RefuseChat(*s, ref.id, RefusalCode::kNotMember, "not a member of this channel", {});
+      }
+      return RefuseChat(*s, ref.id, RefusalCode::kUnavailable, "not available in this version", {});
+    case TopicKind::kAdminChannel:
+      return HandleChannelDocument(*s, ref.id, payload);
+    default:
+      return {PublishVerdict::kRefuse, {}, false};
+  }
+}
+
+PublishDecision ChatService::RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
+                                        std::string_view reason, std::string_view id) {
+  Log(LogLevel::kNotice, "refused publish from '" + s.client_id + "' (" + s.user + ") to channel '" +
+                             std::string(channel) + "': " + RefusalCodeName(code) + ": " + std::string(reason));
+  broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"), EncodeError(code, reason, id), 1, false});
+  return {PublishVerdict::kRefuse, {}, false};
+}
+
+HistoryLimits ChatService::LimitsFor(const Channel& ch) const {
+  HistoryLimits l;
+  l.max_count = ch.config.history_max.value_or(options_.history_max);
+  l.max_age_ms = ch.config.history_max_age_s.value_or(options_.history_max_age_s) * 1000;
+  return l;
+}
+
+PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_view channel, std::string_view payload,
+                                               int qos) {
+  const Channel* ch = channels_.Find(channel);
+  if (ch == nullptr || !channels_.MayAccess(channel, s.user)) {
+    return RefuseChat(s, channel, RefusalCode::kNotMember, "not a member of this channel", {});
+  }
+  if (payload.size() > options_.PayloadLimit()) {
+    return RefuseChat(s, channel, RefusalCode::kTooLarge,
+                      "payload exceeds " + std::to_string(options_.PayloadLimit()) + " bytes", {});
+  }
+  ClientMessage msg;
+  DecodeOutcome decoded = DecodeClientMessage(payload, options_.max_body_bytes, &msg);
+  if (!decoded.ok) return RefuseChat(s, channel, decoded.code, decoded.reason, decoded.id);
+
+  const int64_t now_ms = env_->NowMs();
+  const int64_t window_ms = options_.replay_window_s * 1000;
+  const int64_t ts = msg.ts > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(msg.ts);
+  if (ts < now_ms - window_ms || ts > now_ms + window_ms) {
+    return RefuseChat(s, channel, RefusalCode::kStale, "ts is outside the replay window", msg.id);
+  }
+  if (!rate_limiter_.Allow(s.user, now_ms)) {
+    return RefuseChat(s, channel, RefusalCode::kRateLimited, "too many messages", msg.id);
+  }
+
+  AppendRequest req;
+  req.channel = channel;
+  req.message = &msg;
+  req.from = s.user;
+  req.now_ms = now_ms;
+  req.limits = LimitsFor(*ch);
+  const std::string ch_id(channel);
+  AppendResult r = store_->Append(req, [this, ch_id, fields = msg.fields, from = s.user, now_ms, qos](
+                                           const AppendResult& later) {
+    if (later.status != AppendStatus::kAccepted) return;
+    broker_->Publish(Outgoing{"", topics_.ChatTopic(ch_id, "msg"),
+                              EncodeDelivery(fields, Stamp{later.seq, from, static_cast<uint64_t>(now_ms), ch_id}),
+                              qos, false});
+  });
+  switch (r.status) {
+    case AppendStatus::kAccepted: {
+      std::string out = EncodeDelivery(msg.fields, Stamp{r.seq, s.user, static_cast<uint64_t>(now_ms), channel});
+      if (qos < 2) return {PublishVerdict::kDeliver, std::move(out), false};
+      // QoS 2: the broker compares a resend before PUBREL with what it
+      // stored; keep the stored copy empty so a resend (suppressed, empty)
+      // matches it, and deliver the sequenced message separately.
+      broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, "msg"), std::move(out), qos, false});
+      return {PublishVerdict::kSuppress, {}, false};
+    }
+    case AppendStatus::kDuplicate:
+    case AppendStatus::kPending:
+      return {PublishVerdict::kSuppress, {}, false};
+    case AppendStatus::kFailed:
+      Log(LogLevel::kError, "store failed for message " + Hex(msg.id) + " in channel '" + ch_id +
+                                "': " + r.error.ToString() + "; not acknowledged");
+      broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"),
+                                EncodeError(RefusalCode::kUnavailable, "message could not be stored", msg.id), 1,
+                                false});
+      return {PublishVerdict::kDisconnect, {}, false};
+  }
+  return {PublishVerdict::kDisconnect, {}, false};
+}
+
+// ---------------------------------------------------------------- administration
+
+PublishDecision ChatService::RefuseAdmin(const Session& s, std::string_view channel, std::string_view error) {
+  Log(LogLevel::kNotice, "refused channel document for '" + std::string(channel) + "' from '" + s.client_id +
+                             "' (" + s.user + "): " + std::string(error));
+  nlohmann::json reply = {{"channel", channel}, {"error", error}};
+  broker_->Publish(Outgoing{s.client_id, std::string(TopicScheme::kAdminErrorTopic), reply.dump(), 1, false});
+  return {PublishVerdict::kRefuse, {}, false};
+}
+
+PublishDecision ChatService::HandleChannelDocument(const Session& s, std::string_view channel,
+                                                   std::string_view payload) {
+  if (!s.admin) return RefuseAdmin(s, channel, "not an admin");
+  if (payload.empty()) {
+    Status st = store_->DeleteChannel(channel);
+    if (!st.ok()) return RefuseAdmin(s, channel, "store failed: " + st.ToString());
+    channels_.Remove(channel);
+    Log(LogLevel::kInfo, "channel '" + std::string(channel) + "' deleted by " + s.user);
+    return {PublishVerdict::kDeliver, {}, true};  // the empty retained payload clears the document
+  }
+  if (payload.size() > options_.max_channel_doc_bytes) {
+    return RefuseAdmin(s, channel, "document exceeds " + std::to_string(options_.max_channel_doc_bytes) + " bytes");
+  }
+  ChannelConfig config;
+  Status st = ParseChannelDocument(channel, payload, ChannelDocLimits{}, &config);
+  if (!st.ok()) return RefuseAdmin(s, channel, st.message());
+  st = store_->SaveChannel(config);
+  if (!st.ok()) return RefuseAdmin(s, channel, "store failed: " + st.ToString());
+  channels_.Put(config);
+  Log(LogLevel::kInfo, "channel '" + config.id + "' (" + ChannelTypeName(config.type) + ", " +
+                           std::to_string(config.members.size()) + " members) set by " + s.user);
+  return {PublishVerdict::kDeliver, ToChannelDocument(config), true};
+}
+
+}  // namespace chat
