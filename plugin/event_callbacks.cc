@@ -47,7 +47,8 @@ int OnAclCheck(int, void* event_data, void* userdata) {
     case MOSQ_ACL_UNSUBSCRIBE: access = chat::Access::kUnsubscribe; break;
     default: return MOSQ_ERR_PLUGIN_DEFER;
   }
-  switch (Service(userdata)->OnAclCheck(Key(ev->client), access, ev->topic, ev->payloadlen)) {
+  std::string_view payload(static_cast<const char*>(ev->payload), ev->payload ? ev->payloadlen : 0);
+  switch (Service(userdata)->OnAclCheck(Key(ev->client), access, ev->topic, ev->payloadlen, payload)) {
     case chat::AclVerdict::kAllow: return MOSQ_ERR_SUCCESS;
     case chat::AclVerdict::kDeny: return MOSQ_ERR_ACL_DENIED;
     case chat::AclVerdict::kDefer: return MOSQ_ERR_PLUGIN_DEFER;

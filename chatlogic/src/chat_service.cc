@@ -1,11 +1,14 @@
 #include "chat/chat_service.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <nlohmann/json.hpp>
 
 namespace chat {
 namespace {
+
+constexpr uint64_t kDefaultSyncLimit = 100;
 
 std::string Hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
@@ -27,7 +30,8 @@ ChatService::ChatService(const Options& options, Env* env, BrokerPort* broker, s
       store_(std::move(store)),
       topics_(options.topic_prefix),
       jwks_(options.jwks_file),
-      rate_limiter_(options.rate_limit_per_s) {
+      rate_limiter_(options.rate_limit_per_s),
+      typing_(options.typing_interval_ms) {
   token_policy_.max_lifetime_s = options.token_max_lifetime_s;
   token_policy_.leeway_s = options.token_leeway_s;
 }
@@ -71,7 +75,8 @@ AuthDecision ChatService::OnBasicAuth(ClientKey key, std::string_view client_id,
       return {AuthVerdict::kAccept, it->second.user};
     }
   }
-  sessions_.erase(key);  // a fresh authentication replaces whatever this key held
+  // A fresh authentication replaces whatever this key held.
+  if (auto old = sessions_.find(key); old != sessions_.end()) EndSession(old);
 
   if (!LooksLikeJwt(pw)) {
     if (options_.auth_fallback) return {AuthVerdict::kDefer, {}};
@@ -111,17 +116,44 @@ AuthDecision ChatService::OnBasicAuth(ClientKey key, std::string_view client_id,
   s.token_hash = token_hash;
   s.admin = claims.admin;
   sessions_.emplace(key, std::move(s));
+  PublishPresence(presence_.Connected(claims.sub, now_ms));
   return {AuthVerdict::kAccept, claims.sub};
+}
+
+void ChatService::EndSession(std::unordered_map<ClientKey, Session>::iterator it) {
+  if (it->second.online) PublishPresence(presence_.Disconnected(it->second.user, env_->NowMs()));
+  sessions_.erase(it);
 }
 
 void ChatService::OnDisconnect(ClientKey key, bool clean) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return;
   if (clean || !it->second.online) {
-    sessions_.erase(it);
+    EndSession(it);
   } else {
+    // An offline persistent session: the device is gone, the identity stays
+    // for messages queued to the session.
     it->second.online = false;
+    PublishPresence(presence_.Disconnected(it->second.user, env_->NowMs()));
   }
+}
+
+void ChatService::PublishPresence(const Presence& p) {
+  presence_healed_.erase(p.user);
+  broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(p.user), EncodePresence(p), 1, true});
+}
+
+bool ChatService::IsStalePresence(std::string_view user, std::string_view payload) {
+  if (presence_.Devices(user) > 0) return false;
+  Presence p;
+  if (!DecodePresence(payload, &p) || !p.online) return false;
+  if (presence_healed_.insert(std::string(user)).second) {
+    Log(LogLevel::kInfo, "presence of '" + std::string(user) + "' was left online by an earlier run; now offline");
+    broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(user),
+                              EncodePresence(Presence{std::string(user), false, 0, static_cast<uint64_t>(env_->NowMs())}),
+                              1, true});
+  }
+  return true;
 }
 
 void ChatService::OnReload() {
@@ -159,6 +191,7 @@ void ChatService::OnTick() {
   if (now_ms >= next_sweep_ms_) {
     next_sweep_ms_ = now_ms + 10000;
     rate_limiter_.Sweep(now_ms);
+    typing_.Sweep(now_ms);
   }
   store_->PollCompletions();
 }
@@ -190,7 +223,8 @@ AclVerdict ChatService::SubscribeVerdict(const Session* s, std::string_view filt
   return AclVerdict::kDeny;
 }
 
-AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen) const {
+AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen,
+                                   std::string_view payload) {
   if (access == Access::kUnsubscribe) return AclVerdict::kAllow;
   const Session* s = FindSession(key);
   if (access == Access::kSubscribe) return SubscribeVerdict(s, topic);
@@ -210,7 +244,8 @@ AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_vie
       if (payloadlen == 0) return AclVerdict::kDeny;
       return channels_.MayAccess(ref.id, s->user) ? AclVerdict::kAllow : AclVerdict::kDeny;
     case TopicKind::kPresence:
-      return access == Access::kRead && s != nullptr ? AclVerdict::kAllow : AclVerdict::kDeny;
+      if (access != Access::kRead || s == nullptr) return AclVerdict::kDeny;
+      return IsStalePresence(ref.id, payload) ? AclVerdict::kDeny : AclVerdict::kAllow;
     case TopicKind::kAdminChannel:
       if (s == nullptr) return AclVerdict::kDeny;
       if (access == Access::kWrite) return AclVerdict::kAllow;  // admin rights judged in OnPublish, with an error reply
@@ -238,11 +273,15 @@ PublishDecision ChatService::OnPublish(ClientKey key, std::string_view /*client_
       return HandleChatMessage(*s, ref.id, payload, qos);
     case TopicKind::kChatReceipt:
     case TopicKind::kChatTyping:
-    case TopicKind::kChatSync:
-      if (!channels_.MayAccess(ref.id, s->user)) {
+    case TopicKind::kChatSync: {
+      const Channel* ch = channels_.Find(ref.id);
+      if (ch == nullptr || !channels_.MayAccess(ref.id, s->user)) {
         return RefuseChat(*s, ref.id, RefusalCode::kNotMember, "not a member of this channel", {});
       }
-      return RefuseChat(*s, ref.id, RefusalCode::kUnavailable, "not available in this version", {});
+      if (ref.kind == TopicKind::kChatSync) return HandleSync(*s, ref.id, payload);
+      if (ref.kind == TopicKind::kChatReceipt) return HandleReceipt(*s, *ch, payload, qos);
+      return HandleTyping(*s, *ch, payload, qos);
+    }
     case TopicKind::kAdminChannel:
       return HandleChannelDocument(*s, ref.id, payload);
     default:
@@ -304,27 +343,103 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
                               qos, false});
   });
   switch (r.status) {
-    case AppendStatus::kAccepted: {
-      std::string out = EncodeDelivery(msg.fields, Stamp{r.seq, s.user, static_cast<uint64_t>(now_ms), channel});
-      if (qos < 2) return {PublishVerdict::kDeliver, std::move(out), false};
-      // QoS 2: the broker compares a resend before PUBREL with what it
-      // stored; keep the stored copy empty so a resend (suppressed, empty)
-      // matches it, and deliver the sequenced message separately.
-      broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, "msg"), std::move(out), qos, false});
-      return {PublishVerdict::kSuppress, {}, false};
-    }
+    case AppendStatus::kAccepted:
+      return DeliverToChannel(topics_.ChatTopic(channel, "msg"),
+                              EncodeDelivery(msg.fields, Stamp{r.seq, s.user, static_cast<uint64_t>(now_ms), channel}),
+                              qos);
     case AppendStatus::kDuplicate:
     case AppendStatus::kPending:
       return {PublishVerdict::kSuppress, {}, false};
     case AppendStatus::kFailed:
-      Log(LogLevel::kError, "store failed for message " + Hex(msg.id) + " in channel '" + ch_id +
-                                "': " + r.error.ToString() + "; not acknowledged");
-      broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"),
-                                EncodeError(RefusalCode::kUnavailable, "message could not be stored", msg.id), 1,
-                                false});
-      return {PublishVerdict::kDisconnect, {}, false};
+      return StoreFailure(s, channel, r.error, msg.id);
   }
+  return StoreFailure(s, channel, r.error, msg.id);
+}
+
+PublishDecision ChatService::DeliverToChannel(std::string topic, std::string payload, int qos) {
+  if (qos < 2) return {PublishVerdict::kDeliver, std::move(payload), false};
+  broker_->Publish(Outgoing{"", std::move(topic), std::move(payload), qos, false});
+  return {PublishVerdict::kSuppress, {}, false};
+}
+
+PublishDecision ChatService::StoreFailure(const Session& s, std::string_view channel, const Status& st,
+                                          std::string_view id) {
+  Log(LogLevel::kError, "store failed for a publish of '" + s.client_id + "' in channel '" + std::string(channel) +
+                            "'" + (id.empty() ? "" : " (id " + Hex(id) + ")") + ": " + st.ToString() +
+                            "; not acknowledged, client disconnected");
+  broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"),
+                            EncodeError(RefusalCode::kUnavailable, "could not be stored", id), 1, false});
   return {PublishVerdict::kDisconnect, {}, false};
+}
+
+// ---------------------------------------------------------------- history, receipts, typing
+
+PublishDecision ChatService::HandleSync(const Session& s, std::string_view channel, std::string_view payload) {
+  SyncRequest req;
+  std::string reason;
+  if (!DecodeSyncRequest(payload, &req, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
+  const Channel* ch = channels_.Find(channel);
+  const uint64_t limit = std::min<uint64_t>(req.limit.value_or(kDefaultSyncLimit), options_.sync_limit_max);
+  const int64_t now_ms = env_->NowMs();
+
+  SyncReply reply;
+  reply.after = req.after;
+  std::vector<StoredMessage> page;
+  uint64_t first_kept = 0;
+  Watermarks marks;
+  Status st = store_->Head(channel, &reply.head);
+  if (st.ok()) st = store_->Epoch(channel, &reply.epoch);
+  if (st.ok()) st = store_->GetWatermarks(channel, s.user, &marks);
+  if (st.ok()) st = store_->ReadHistory(channel, req.after, limit, now_ms, LimitsFor(*ch), &page, &first_kept);
+  if (!st.ok()) {
+    Log(LogLevel::kError, "sync of channel '" + std::string(channel) + "' failed: " + st.ToString());
+    return RefuseChat(s, channel, RefusalCode::kUnavailable, "history is unavailable", {});
+  }
+  const std::string msg_topic = topics_.ChatTopic(channel, "msg");
+  for (const StoredMessage& m : page) {
+    broker_->Publish(Outgoing{s.client_id, msg_topic, EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}),
+                              1, false});
+  }
+  reply.read = marks.read;
+  reply.delivered = marks.delivered;
+  if (first_kept > req.after + 1 && req.after < reply.head) reply.trimmed = first_kept;
+  if (!page.empty()) {
+    reply.last = page.back().seq;
+  } else {
+    // Nothing to send: the client may continue from here (past what
+    // retention dropped, never past head).
+    reply.last = std::max(req.after, std::min(reply.head, first_kept - 1));
+  }
+  reply.more = reply.last < reply.head;
+  broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "sync"), EncodeSyncReply(reply), 1, false});
+  return {PublishVerdict::kSuppress, {}, false};  // the request itself reaches nobody
+}
+
+PublishDecision ChatService::HandleReceipt(const Session& s, const Channel& ch, std::string_view payload, int qos) {
+  const std::string& channel = ch.config.id;
+  ReceiptRequest req;
+  std::string reason;
+  if (!DecodeReceipt(payload, &req, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
+  if (!ch.config.receipts) return {PublishVerdict::kSuppress, {}, false};  // switched off for this channel
+  Watermarks now;
+  bool advanced = false;
+  Status st = store_->AdvanceWatermark(channel, s.user, req.kind, req.upto, &now, &advanced);
+  if (!st.ok()) return StoreFailure(s, channel, st, {});
+  if (!advanced || ch.config.type == ChannelType::kOpen) return {PublishVerdict::kSuppress, {}, false};
+  const uint64_t upto = req.kind == ReceiptKind::kRead ? now.read : now.delivered;
+  return DeliverToChannel(topics_.ChatTopic(channel, "receipt"),
+                          EncodeReceipt(req.kind, upto, s.user, static_cast<uint64_t>(env_->NowMs()), channel), qos);
+}
+
+PublishDecision ChatService::HandleTyping(const Session& s, const Channel& ch, std::string_view payload, int qos) {
+  const std::string& channel = ch.config.id;
+  bool started = false;
+  std::string reason;
+  if (!DecodeTyping(payload, &started, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
+  const int64_t now_ms = env_->NowMs();
+  if (!ch.config.typing || !typing_.Allow(channel, s.user, now_ms)) return {PublishVerdict::kSuppress, {}, false};
+  return DeliverToChannel(topics_.ChatTopic(channel, "typing"),
+                          EncodeTyping(started, s.user, static_cast<uint64_t>(now_ms), channel), qos);
 }
 
 // ---------------------------------------------------------------- administration

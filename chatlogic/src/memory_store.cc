@@ -42,8 +42,22 @@ void MemoryStore::ExpireFingerprints(ChannelState* st, int64_t now_ms) {
   }
 }
 
+MemoryStore::ChannelState& MemoryStore::StateOf(std::string_view channel) {
+  auto it = state_.find(channel);
+  if (it != state_.end()) return it->second;
+  ChannelState st;
+  unsigned char nonce[8];
+  (settings_.env ? settings_.env : Env::Default())->RandomBytes(nonce, sizeof(nonce));
+  static const char* digits = "0123456789abcdef";
+  for (unsigned char c : nonce) {
+    st.epoch.push_back(digits[c >> 4]);
+    st.epoch.push_back(digits[c & 15]);
+  }
+  return state_.emplace(std::string(channel), std::move(st)).first->second;
+}
+
 AppendResult MemoryStore::Append(const AppendRequest& req, AppendCallback /*later*/) {
-  ChannelState& st = state_[std::string(req.channel)];
+  ChannelState& st = StateOf(req.channel);
   ExpireFingerprints(&st, req.now_ms);
   const ClientMessage& msg = *req.message;
   if (auto it = st.dedup.find(msg.id); it != st.dedup.end()) {
@@ -141,6 +155,35 @@ Status MemoryStore::ReadHistory(std::string_view channel, uint64_t after, size_t
   const uint64_t front = st.history.front().seq;
   size_t index = after < front ? 0 : static_cast<size_t>(after - front + 1);
   for (; index < st.history.size() && out->size() < limit; ++index) out->push_back(st.history[index]);
+  return Status::Ok();
+}
+
+Status MemoryStore::AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind,
+                                     uint64_t upto, Watermarks* now, bool* advanced) {
+  ChannelState& st = StateOf(channel);
+  auto it = st.watermarks.find(user);
+  if (it == st.watermarks.end()) it = st.watermarks.emplace(std::string(user), Watermarks{}).first;
+  Watermarks& w = it->second;
+  const uint64_t target = std::min(upto, st.head);
+  uint64_t& mark = kind == ReceiptKind::kRead ? w.read : w.delivered;
+  *advanced = target > mark;
+  mark = std::max(mark, target);
+  w.delivered = std::max(w.delivered, w.read);
+  *now = w;
+  return Status::Ok();
+}
+
+Status MemoryStore::GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) {
+  *out = Watermarks{};
+  auto st = state_.find(channel);
+  if (st == state_.end()) return Status::Ok();
+  auto it = st->second.watermarks.find(user);
+  if (it != st->second.watermarks.end()) *out = it->second;
+  return Status::Ok();
+}
+
+Status MemoryStore::Epoch(std::string_view channel, std::string* epoch) {
+  *epoch = StateOf(channel).epoch;
   return Status::Ok();
 }
 

@@ -15,7 +15,9 @@
 #include "chat/env.h"
 #include "chat/jwks_file.h"
 #include "chat/options.h"
+#include "chat/presence_tracker.h"
 #include "chat/rate_limiter.h"
+#include "chat/typing_throttle.h"
 #include "chat/store.h"
 #include "chat/token_verifier.h"
 #include "chat/topics.h"
@@ -75,8 +77,10 @@ class ChatService {
   Status Start();
 
   AuthDecision OnBasicAuth(ClientKey key, std::string_view client_id, const char* username, const char* password);
-  // `payloadlen` matters for kRead only (a suppressed message is empty).
-  AclVerdict OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen) const;
+  // `payloadlen` and `payload` matter for kRead only: a suppressed message
+  // is empty, and a retained presence document is checked for staleness.
+  AclVerdict OnAclCheck(ClientKey key, Access access, std::string_view topic, size_t payloadlen,
+                        std::string_view payload = {});
   PublishDecision OnPublish(ClientKey key, std::string_view client_id, std::string_view topic,
                             std::string_view payload, int qos, bool retain);
   // `clean` false: the broker keeps the session (offline persistent session)
@@ -104,6 +108,20 @@ class ChatService {
   AclVerdict SubscribeVerdict(const Session* s, std::string_view filter) const;
 
   PublishDecision HandleChatMessage(const Session& s, std::string_view channel, std::string_view payload, int qos);
+  PublishDecision HandleSync(const Session& s, std::string_view channel, std::string_view payload);
+  PublishDecision HandleReceipt(const Session& s, const Channel& ch, std::string_view payload, int qos);
+  PublishDecision HandleTyping(const Session& s, const Channel& ch, std::string_view payload, int qos);
+  // Delivers `payload` on `topic` to the channel's subscribers: in place of
+  // the client's publish, or (QoS 2) routed separately with the publish
+  // suppressed, so that a QoS 2 resend before PUBREL matches what the
+  // broker stored.
+  PublishDecision DeliverToChannel(std::string topic, std::string payload, int qos);
+  PublishDecision StoreFailure(const Session& s, std::string_view channel, const Status& st, std::string_view id);
+  void PublishPresence(const Presence& p);
+  // A retained "online" presence for a user with no device here is left
+  // over from before a restart: deny it and replace it with "offline".
+  bool IsStalePresence(std::string_view user, std::string_view payload);
+  void EndSession(std::unordered_map<ClientKey, Session>::iterator it);
   PublishDecision HandleChannelDocument(const Session& s, std::string_view channel, std::string_view payload);
   PublishDecision RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
                              std::string_view reason, std::string_view id);
@@ -121,6 +139,9 @@ class ChatService {
   JwksFile jwks_;
   ChannelRegistry channels_;
   RateLimiter rate_limiter_;
+  TypingThrottle typing_;
+  PresenceTracker presence_;
+  StringSet presence_healed_;  // users whose stale presence was replaced
   std::unordered_map<ClientKey, Session> sessions_;
   bool reloading_ = false;
   bool republish_channels_ = true;

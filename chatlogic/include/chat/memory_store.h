@@ -30,6 +30,10 @@ class MemoryStore final : public Store {
   Status Head(std::string_view channel, uint64_t* head) override;
   Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
                      const HistoryLimits& limits, std::vector<StoredMessage>* out, uint64_t* first_kept) override;
+  Status AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+                          Watermarks* now, bool* advanced) override;
+  Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) override;
+  Status Epoch(std::string_view channel, std::string* epoch) override;
 
  private:
   struct Fingerprint {
@@ -38,7 +42,9 @@ class MemoryStore final : public Store {
     int64_t expires_ms;
   };
   struct ChannelState {
+    std::string epoch;
     uint64_t head = 0;
+    StringMap<Watermarks> watermarks;  // by user
     std::deque<StoredMessage> history;       // ascending seq
     StringMap<uint64_t> dedup;               // id -> seq
     std::deque<Fingerprint> dedup_order;     // ascending expiry
@@ -46,6 +52,9 @@ class MemoryStore final : public Store {
 
   explicit MemoryStore(const StoreSettings& settings) : settings_(settings) {}
   Status PersistCatalog();
+
+  // The channel's state, created (with a fresh epoch) on first use.
+  ChannelState& StateOf(std::string_view channel);
 
   static void Trim(ChannelState* st, int64_t now_ms, const HistoryLimits& limits);
   void ExpireFingerprints(ChannelState* st, int64_t now_ms);

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "chat/channel_config.h"
+#include "chat/env.h"
+#include "chat/feature_codec.h"
 #include "chat/message_codec.h"
 #include "chat/status.h"
 
@@ -59,6 +61,13 @@ using AppendCallback = std::function<void(const AppendResult&)>;
 
 struct StoreSettings {
   int64_t dedup_window_ms = 600 * 1000;
+  Env* env = nullptr;  // randomness for epochs; null: Env::Default()
+};
+
+// A user's receipt watermarks in one channel.
+struct Watermarks {
+  uint64_t read = 0;
+  uint64_t delivered = 0;
 };
 
 class Store {
@@ -90,6 +99,17 @@ class Store {
   virtual Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
                              const HistoryLimits& limits, std::vector<StoredMessage>* out,
                              uint64_t* first_kept) = 0;
+
+  // Raises the user's `kind` watermark to max(old, min(upto, head)). A read
+  // watermark also raises delivered to at least itself (read implies
+  // delivered). *advanced: whether the `kind` watermark moved.
+  virtual Status AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+                                  Watermarks* now, bool* advanced) = 0;
+  virtual Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) = 0;
+
+  // An opaque token that changes whenever the channel's sequence starts
+  // again (the channel was deleted, or the store lost its state).
+  virtual Status Epoch(std::string_view channel, std::string* epoch) = 0;
 
   // Delivers outcomes of kPending calls. Called on every broker tick.
   virtual void PollCompletions() {}
