@@ -546,6 +546,17 @@ class Client:
     def _summary(self, topic_filter):
         return [describe(m) for m in self._messages if mqtt.topic_matches_sub(topic_filter, m.topic)][:5]
 
+    def sync(self, timeout=5.0):
+        """Round trip through the broker on a private plain topic: whatever the broker queued to
+        this client before (retained messages after a SUBACK, routed publishes) has arrived."""
+        topic = "it-sync/" + self.client_id
+        if not getattr(self, "_sync_subscribed", False):
+            self.subscribe(topic, 1)
+            self._sync_subscribed = True
+        n = len(self.messages(topic)) + 1
+        self.publish(topic, b"sync", qos=1)
+        self.wait_messages(topic, n, timeout)
+
     # chat conveniences
 
     def chat(self, topic_filter, n=1, timeout=5.0):
@@ -689,6 +700,18 @@ class ChatTestCase(unittest.TestCase):
     def delete_channel(self, ch, broker=None):
         r = self.admin_client(broker).publish(admin_topic(ch), b"", qos=1, retain=True)
         self.assertLess(r.reason, 0x80, "deleting channel %s refused" % ch)
+
+    def retained_channel_docs(self, broker=None):
+        """What a new admin subscriber to $chat/admin/channels/+ gets: {channel: document}."""
+        watcher = self.connect("it-watcher", admin=True, broker=broker)
+        self.assertEqual(watcher.subscribe(admin_topic("+")), [1])
+        watcher.sync()
+        docs = {}
+        for m in watcher.messages(admin_topic("+")):
+            self.assertTrue(m.retain, "not a retained document: %s" % describe(m))
+            docs[m.topic[len(admin_topic("")):]] = json.loads(m.payload)
+        watcher.close()
+        return docs
 
     # ---- chat
 
