@@ -19,7 +19,7 @@ enum class FsyncMode { kAlways, kEverySec };
 enum class PlainTopics { kAllow, kDefer, kDeny };
 
 struct Options {
-  StoreKind store = StoreKind::kMemory;  // `local` becomes the default once it exists
+  StoreKind store = StoreKind::kLocal;
   std::string local_dir = ".";
   FsyncMode local_fsync = FsyncMode::kEverySec;
   std::string redis_url = "redis://127.0.0.1:6379/0";
