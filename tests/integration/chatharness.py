@@ -177,6 +177,7 @@ class Broker:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
                 self._reap()
+                self.check_sanitizers()
                 raise AssertionError("mosquitto exited with %s at start\n%s" % (rc, self.tail()))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -198,6 +199,7 @@ class Broker:
             raise AssertionError("mosquitto still running after %.0f s\n%s" % (timeout, self.tail()))
         rc = self.proc.returncode
         self._reap()
+        self.check_sanitizers()
         return rc
 
     def _reap(self):
@@ -210,18 +212,29 @@ class Broker:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout=10.0):
-        """SIGTERM, then SIGKILL after `timeout`; checks for sanitizer reports."""
+        """SIGTERM, then SIGKILL after `timeout`. Fails if the broker had died on its own, did not
+        exit cleanly, or (under CHAT_BROKER_PRELOAD) reported a sanitizer error."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
+        died = self.proc.poll() is not None
+        hung = False
+        if not died:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                hung = True
                 self.proc.kill()
                 self.proc.wait()
+        rc = self.proc.returncode
         self._reap()
         self.check_sanitizers()
+        if died:
+            raise AssertionError("mosquitto died during the test (exit status %s)\n%s" % (rc, self.tail()))
+        if hung:
+            raise AssertionError("mosquitto ignored SIGTERM for %.0f s\n%s" % (timeout, self.tail()))
+        if rc != 0:
+            raise AssertionError("mosquitto exited with status %s on SIGTERM\n%s" % (rc, self.tail()))
 
     def kill(self):
         if self.proc is None:

@@ -53,6 +53,11 @@ class Membership(ChatTestCase):
         for f in (msg_topic(TEAM), "chat/team/#", "chat/team/+", error_topic(TEAM), "chat/team/receipt"):
             with self.subTest(filter=f):
                 self.assertEqual(self.bob.subscribe(f), [1])
+        # docs/protocol.md: unknown leaves are refused, even to members.
+        for f in ("chat/team/bogus", "chat/team/msg/extra"):
+            with self.subTest(filter=f):
+                self.assertEqual(self.bob.subscribe(f), [SUBACK_REFUSED_V311])
+        self.bob.assert_connected()
 
     def check_non_member_publish_refused(self, protocol):
         self.assertEqual(self.bob.subscribe(msg_topic(TEAM)), [1])

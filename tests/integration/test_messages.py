@@ -162,6 +162,17 @@ class MessageDelivery(ChatTestCase):
         self.assertEqual([(d["id"], d["seq"], d["from"]) for d in own], [(ids[0], 1, "alice"), (ids[1], 2, "alice")])
         self.assertEqual([d["seq"] for d in self.bob.chat(msg_topic(ROOM), 2)], [1, 2])
 
+    def test_qos0_message_is_sequenced_like_the_others(self):
+        # docs/protocol.md: QoS 0 chat messages are accepted and sequenced (no ack to give).
+        self.subscribe([self.bob])
+        msg_id = new_id()
+        self.alice.publish(msg_topic(ROOM), chat_message(id=msg_id, body="fire and forget"), qos=0)
+        self.alice.publish(msg_topic(ROOM), chat_message(id=msg_id, body="fire and forget"), qos=0)
+        [d] = self.assert_delivered_once([self.bob], ROOM, msg_id)
+        self.assertEqual((d["seq"], d["from"]), (1, "alice"))
+        for d in self.barrier(self.alice, [self.bob], ROOM):
+            self.assertEqual(d["seq"], 2)
+
     def test_each_channel_has_its_own_sequence(self):
         self.set_channel("annex", "group", ("alice", "bob"))
         self.subscribe([self.bob], "+")
