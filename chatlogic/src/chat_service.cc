@@ -98,7 +98,10 @@ AuthDecision ChatService::OnBasicAuth(ClientKey key, std::string_view client_id,
   }
   if (options_.token_single_use) {
     bool first_use = false;
-    const int64_t expires_ms = (claims.exp + options_.token_leeway_s) * 1000;
+    // The token verifies while now_s <= exp + leeway, i.e. until the last
+    // millisecond of that second: remember the jti that long, not just to
+    // the start of the second, or it could be replayed in that last second.
+    const int64_t expires_ms = (claims.exp + options_.token_leeway_s + 1) * 1000 - 1;
     Status s = store_->ClaimTokenId(claims.jti, expires_ms, now_ms, &first_use);
     if (!s.ok()) {
       Log(LogLevel::kError, "refused client '" + std::string(client_id) + "': token store: " + s.ToString());
