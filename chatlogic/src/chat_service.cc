@@ -196,7 +196,13 @@ void ChatService::OnTick() {
     rate_limiter_.Sweep(now_ms);
     typing_.Sweep(now_ms);
   }
-  store_->PollCompletions();
+  Status st = store_->PollCompletions();
+  if (!st.ok() && !store_failing_) {
+    Log(LogLevel::kError, "store: " + st.ToString() + " (logged once until it recovers)");
+  } else if (st.ok() && store_failing_) {
+    Log(LogLevel::kNotice, "store: recovered");
+  }
+  store_failing_ = !st.ok();
 }
 
 // ---------------------------------------------------------------- ACL

@@ -110,7 +110,7 @@ class LocalStore final : public Store {
                           Watermarks* now, bool* advanced) override;
   Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) override;
   Status Epoch(std::string_view channel, std::string* epoch) override;
-  void PollCompletions() override;
+  Status PollCompletions() override;
 
  private:
   // One state change: a transaction of its own (always, or after a failed
@@ -313,7 +313,7 @@ Status LocalStore::CommitGroup() {
 void LocalStore::OnCommitFailure() { degraded_ = options_.fsync == FsyncMode::kEverySec; }
 void LocalStore::OnCommitSuccess() { degraded_ = false; }
 
-void LocalStore::PollCompletions() {
+Status LocalStore::PollCompletions() {
   const int64_t now_ms = (settings_.env ? settings_.env : Env::Default())->NowMs();
   if (now_ms >= next_purge_ms_) {
     next_purge_ms_ = now_ms + 1000;
@@ -324,7 +324,7 @@ void LocalStore::PollCompletions() {
       w.Commit();
     }
   }
-  CommitGroup();
+  return CommitGroup();
 }
 
 int LocalStore::Get(MDB_txn* t, MDB_dbi db, std::string_view key, std::string_view* value) {

@@ -144,6 +144,7 @@ class ChatService {
   StringSet presence_healed_;  // users whose stale presence was replaced
   std::unordered_map<ClientKey, Session> sessions_;
   bool reloading_ = false;
+  bool store_failing_ = false;
   bool republish_channels_ = true;
   int64_t next_key_check_ms_ = 0;
   int64_t next_sweep_ms_ = 0;

@@ -111,8 +111,10 @@ class Store {
   // again (the channel was deleted, or the store lost its state).
   virtual Status Epoch(std::string_view channel, std::string* epoch) = 0;
 
-  // Delivers outcomes of kPending calls. Called on every broker tick.
-  virtual void PollCompletions() {}
+  // Called on every broker tick: delivers outcomes of kPending calls and
+  // finishes deferred work (a group commit). An error says the store is
+  // failing; the caller logs changes of that state.
+  virtual Status PollCompletions() { return Status::Ok(); }
 };
 
 }  // namespace chat
