@@ -10,6 +10,9 @@ Only Debian's python3 with python3-paho-mqtt 1.6.1 and python3-msgpack.
 """
 
 import atexit
+import base64
+import hashlib
+import hmac
 import json
 import os
 import pwd
@@ -336,19 +339,15 @@ class Keys:
 
 
 def b64url_encode(data):
-    import base64
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def b64url_decode(text):
-    import base64
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def craft_hs256_token(secret, header, claims):
     """A compact JWS signed with HMAC-SHA256 over arbitrary header and claims."""
-    import hashlib
-    import hmac
     signing_input = "%s.%s" % (b64url_encode(json.dumps(header).encode()), b64url_encode(json.dumps(claims).encode()))
     sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + b64url_encode(sig)

@@ -5,7 +5,7 @@ import os
 import unittest
 
 from chatharness import (ADMIN_ERROR_TOPIC, SUBACK_REFUSED_V5, SUBACK_REFUSED_V311, ChatTestCase, MQTTv5, MQTTv311,
-                         admin_topic, chat_message, msg_topic, new_id)
+                         admin_topic, msg_topic)
 
 DOC_KEYS = {"type", "members", "history", "receipts", "typing"}
 
