@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Tables for bench/run.sh: reads its results.tsv (scenario, round, broker, chatbench JSON).
+
+  report.py RESULTS.tsv          full table: medians, min-max, plugin/plain ratios, targets, correctness
+  report.py --line RESULTS.tsv   one progress line for the last run
+"""
+import json
+import statistics
+import sys
+
+SCENARIOS = {
+    "a": "a  1 -> 1, QoS 1, unlimited",
+    "b": "b  10 -> 10 on 10 channels",
+    "c": "c  1 -> 1,000 subscribers",
+    "d": "d  1 -> 1 at 2,000 msg/s",
+    "e": "e  retry storm (20% resent)",
+    "f": "f  reconnect storm",
+}
+
+# (label, path in the chatbench JSON, kind): kind "rate" (higher is better),
+# "cost" (lower is better), "lat" (latency in us: also the difference).
+METRICS = {
+    "a": [("acked msgs/s", "acked_per_s", "rate"), ("deliveries/s", "deliveries_per_s", "rate"),
+          ("broker CPU us/msg", "broker_cpu_us_per_accepted", "cost"),
+          ("latency p50 us", "latency_us.p50", "lat"), ("latency p99 us", "latency_us.p99", "lat")],
+    "b": [("acked msgs/s", "acked_per_s", "rate"), ("deliveries/s", "deliveries_per_s", "rate"),
+          ("broker CPU us/delivery", "broker_cpu_us_per_delivery", "cost"),
+          ("latency p99 us", "latency_us.p99", "lat")],
+    "c": [("deliveries/s", "deliveries_per_s", "rate"), ("acked msgs/s", "acked_per_s", "rate"),
+          ("broker CPU us/delivery", "broker_cpu_us_per_delivery", "cost"),
+          ("latency p99 us", "latency_us.p99", "lat")],
+    "d": [("latency p50 us", "latency_us.p50", "lat"), ("latency p99 us", "latency_us.p99", "lat"),
+          ("latency p99.9 us", "latency_us.p999", "lat"), ("latency max us", "latency_us.max", "lat"),
+          ("broker CPU us/msg", "broker_cpu_us_per_accepted", "cost"), ("acked msgs/s", "acked_per_s", "rate")],
+    "e": [("acked msgs/s", "acked_per_s", "rate"), ("deliveries/s", "deliveries_per_s", "rate"),
+          ("broker CPU us/delivery", "broker_cpu_us_per_delivery", "cost"),
+          ("latency p99 us", "latency_us.p99", "lat")],
+    "f": [("connects/s", "connects_per_s", "rate"), ("broker CPU us/connect", "broker_cpu_us_per_connect", "cost"),
+          ("CONNACK p50 us", "connect_latency_us.p50", "lat"), ("CONNACK p99 us", "connect_latency_us.p99", "lat")],
+}
+COMMON = [("other CPU (noise) cores", "other_cpu_cores", "info"), ("bench CPU cores", "client_cpu_util", "info"),
+          ("broker CPU cores", "broker_cpu_util", "info")]
+
+# Targets of issue 4: (scenario, label, path, test on the median ratio or difference, text)
+TARGETS = [
+    ("a", "msgs/s >= 0.90 x plain", "acked_per_s", "ratio", lambda r: r >= 0.90),
+    ("a", "broker CPU per msg <= 1.15 x plain", "broker_cpu_us_per_accepted", "ratio", lambda r: r <= 1.15),
+    ("c", "deliveries/s >= 0.85 x plain", "deliveries_per_s", "ratio", lambda r: r >= 0.85),
+    ("d", "p99 added over plain <= 1 ms", "latency_us.p99", "diff", lambda d: d <= 1000),
+]
+
+
+def get(obj, path):
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            s, rnd, broker, text = line.split("\t", 3)
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                data = {"ok": False, "errors": {"unparsable result": 1}}
+            runs.append({"scenario": s, "round": int(rnd), "broker": broker, "data": data})
+    return runs
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt(med)
+    return f"{fmt(med)} [{fmt(min(values))}-{fmt(max(values))}]"
+
+
+def line(path):
+    runs = load(path)
+    if not runs:
+        return
+    r = runs[-1]
+    d = r["data"]
+    head = f"[round {r['round']}] {r['scenario']} {r['broker']:5}"
+    if not d.get("ok"):
+        print(f"{head}: FAILED {d.get('errors')}")
+        return
+    if d.get("scenario") == "reconnect-storm":
+        body = (f"connects/s={fmt(d.get('connects_per_s'))} cpu/connect={fmt(d.get('broker_cpu_us_per_connect'))}us "
+                f"refused={d.get('refused')}")
+    else:
+        c = d.get("correctness", {})
+        body = (f"acked/s={fmt(d.get('acked_per_s'))} deliveries/s={fmt(d.get('deliveries_per_s'))} "
+                f"cpu/msg={fmt(d.get('broker_cpu_us_per_accepted'))}us "
+                f"p50/p99={fmt(get(d, 'latency_us.p50'))}/{fmt(get(d, 'latency_us.p99'))}us "
+                f"loss/dup/order={c.get('loss')}/{c.get('duplicates')}/{c.get('order_violations')}")
+    errs = d.get("errors") or {}
+    print(f"{head}: {body} noise={fmt(d.get('other_cpu_cores'))} cores" + (f" errors={errs}" if errs else ""))
+
+
+def table(path):
+    runs = load(path)
+    scen = [s for s in SCENARIOS if any(r["scenario"] == s for r in runs)]
+    by = {}
+    for r in runs:
+        by.setdefault((r["scenario"], r["broker"]), {})[r["round"]] = r["data"]
+
+    def per_round(s, key):
+        plain, chat = by.get((s, "plain"), {}), by.get((s, "chat"), {})
+        out = []
+        for rnd in sorted(set(plain) | set(chat)):
+            p = get(plain.get(rnd, {}), key) if plain.get(rnd, {}).get("ok") else None
+            c = get(chat.get(rnd, {}), key) if chat.get(rnd, {}).get("ok") else None
+            out.append((rnd, p, c))
+        return out
+
+    rows = []
+    header = ("scenario / metric", "plain: median [min-max]", "plugin: median [min-max]",
+              "plugin/plain per round", "median ratio", "median diff")
+    for s in scen:
+        rows.append((SCENARIOS[s], "", "", "", "", ""))
+        for label, key, kind in METRICS[s] + COMMON:
+            pr = per_round(s, key)
+            ps = [p for _, p, _ in pr]
+            cs = [c for _, _, c in pr]
+            ratios = [c / p if (p not in (None, 0) and c is not None) else None for _, p, c in pr]
+            diffs = [c - p if (p is not None and c is not None) else None for _, p, c in pr]
+            rr = [x for x in ratios if x is not None]
+            dd = [x for x in diffs if x is not None]
+            ratio_txt = " ".join("-" if x is None else f"{x:.2f}" for x in ratios) if kind != "info" else ""
+            med_ratio = f"{statistics.median(rr):.2f}" if rr and kind != "info" else ""
+            med_diff = (f"{statistics.median(dd):+,.0f} us" if dd else "") if kind == "lat" else ""
+            rows.append(("   " + label, spread(ps), spread(cs), ratio_txt, med_ratio, med_diff))
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    def pr_row(r):
+        print("  ".join(str(x).ljust(widths[i]) for i, x in enumerate(r)).rstrip())
+    pr_row(header)
+    pr_row(tuple("-" * w for w in widths))
+    for r in rows:
+        pr_row(r)
+
+    print("\nTargets (memory store; medians over rounds of the per-round plugin/plain ratio or difference):")
+    for s, text, key, how, test in TARGETS:
+        if s not in scen:
+            continue
+        pr = per_round(s, key)
+        vals = [(c / p if how == "ratio" else c - p) for _, p, c in pr
+                if p is not None and c is not None and (how != "ratio" or p != 0)]
+        if not vals:
+            print(f"  ({s}) {text}: no data")
+            continue
+        m = statistics.median(vals)
+        shown = f"{m:.2f}" if how == "ratio" else f"{m:+,.0f} us"
+        print(f"  ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+
+    print("\nCorrectness (sums over rounds; a chat run must show 0 loss, 0 duplicates, 0 order violations):")
+    bad = False
+    for s in scen:
+        if s == "f":
+            for broker in ("plain", "chat"):
+                runs_b = by.get((s, broker), {}).values()
+                refused = sum((d.get("refused") or 0) for d in runs_b if d.get("ok"))
+                errors = sum((d.get("connect_errors") or 0) for d in runs_b if d.get("ok"))
+                inline = sum((d.get("tokens_minted_inline") or 0) for d in runs_b if d.get("ok"))
+                extra = f", tokens minted inline {inline}" if broker == "chat" else ""
+                print(f"  {s} {broker:5}: refused CONNACKs {refused}, connect errors {errors}{extra}")
+            continue
+        for broker in ("plain", "chat"):
+            runs_b = list(by.get((s, broker), {}).values())
+            ok = [d for d in runs_b if d.get("ok")]
+            tot = {}
+            for d in ok:
+                for k, v in (d.get("correctness") or {}).items():
+                    tot[k] = tot.get(k, 0) + v
+            failed = len(runs_b) - len(ok)
+            keys = ["loss", "duplicates", "order_violations", "unacked", "malformed", "dead_subscribers"]
+            if broker == "chat":
+                keys[3:3] = ["id_duplicates", "refusals"]
+            text = ", ".join(f"{k} {tot.get(k, 0)}" for k in keys)
+            extra = f", retries sent {tot.get('retries_sent', 0)}" if tot.get("retries_sent") else ""
+            print(f"  {s} {broker:5}: {text}{extra}" + (f", FAILED RUNS {failed}" if failed else ""))
+            if broker == "chat" and (failed or any(tot.get(k, 0) for k in
+                                                   ("loss", "duplicates", "order_violations", "id_duplicates"))):
+                bad = True
+    errors = {}
+    for r in runs:
+        for k, v in (r["data"].get("errors") or {}).items():
+            errors[f"{r['scenario']} {r['broker']}: {k}"] = errors.get(f"{r['scenario']} {r['broker']}: {k}", 0) + v
+    if errors:
+        print("\nErrors reported by chatbench:")
+        for k, v in sorted(errors.items()):
+            print(f"  {k} (x{v})")
+    noisy = [r for r in runs if r["data"].get("ok") and (r["data"].get("other_cpu_cores") or 0) > 0.15]
+    if noisy:
+        print(f"\nNoise: {len(noisy)} of {len(runs)} runs saw more than 0.15 cores used by other processes; "
+              "their numbers are suspect on a 2-core machine.")
+    else:
+        print("\nNoise: no run saw more than 0.15 cores used by other processes.")
+    print("CORRECTNESS: " + ("FAILED (see above)" if bad else "ok"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--line":
+        line(sys.argv[2])
+    elif len(sys.argv) == 2:
+        table(sys.argv[1])
+    else:
+        print(__doc__)
+        sys.exit(2)

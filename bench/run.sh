@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Benchmark driver: plain Mosquitto against Mosquitto + mosquitto_chat.
+#
+# Starts every broker it needs on free loopback ports, runs each scenario
+# against plain and plugin alternately (plain, plugin, plain, plugin, ...),
+# for --rounds rounds, with a fresh broker for every run, and prints per
+# scenario and metric the median and min-max of each broker, and the
+# plugin/plain ratio per round and its median.
+#
+#   bench/run.sh                              # all scenarios, 3 rounds
+#   bench/run.sh --only a,d --rounds 5 --duration 10
+#   BUILD_DIR=/path/to/build bench/run.sh
+#
+# Scenarios (QoS 1, 100-byte bodies unless said):
+#   a  1 -> 1, unlimited rate (window 32)
+#   b  10 -> 10 on 10 channels
+#   c  1 -> 1,000 subscribers of one group channel
+#   d  1 -> 1 at a fixed 2,000 msg/s: latency
+#   e  retry storm, 2 -> 2 on one channel, 20% of messages sent again with the
+#      same id (plugin: no duplicate may reach a subscriber; plain: the same
+#      load without retries)
+#   f  reconnect storm: connects per second on 32 parallel connections, a
+#      fresh token each (plugin) or anonymous (plain)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+ROUNDS=3
+ONLY="a,b,c,d,e,f"
+DURATION=8
+WARMUP=2
+KID_ALG=es256
+OUT=""
+KEEP=0
+COMMAND="$0 $*"
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  cat <<'TXT'
+options:
+  --rounds N        rounds of every scenario [3]
+  --only LIST       scenarios to run, e.g. a,c [a,b,c,d,e,f]
+  --duration S      measured seconds per run [8]
+  --warmup S        warm-up seconds per run, not measured [2]
+  --kid es256|hs256 token algorithm of the plugin runs [es256]
+  --out DIR         keep results, configs and logs in DIR [a temp dir, removed]
+env: BUILD_DIR (default <repo>/build) holding bench/chatbench, tools/chatctl,
+     plugin/mosquitto_chat.so (scripts/build.sh builds them)
+TXT
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --kid) KID_ALG="$2"; shift 2 ;;
+    --out) OUT="$2"; KEEP=1; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$KID_ALG" in es256|hs256) ;; *) echo "run.sh: --kid must be es256 or hs256" >&2; exit 2 ;; esac
+
+CHATBENCH="$BUILD_DIR/bench/chatbench"
+CHATCTL="$BUILD_DIR/tools/chatctl"
+PLUGIN="$BUILD_DIR/plugin/mosquitto_chat.so"
+for f in "$CHATBENCH" "$CHATCTL" "$PLUGIN"; do
+  [ -e "$f" ] || { echo "run.sh: $f is missing; build first: BUILD_DIR=$BUILD_DIR scripts/build.sh" >&2; exit 1; }
+done
+command -v mosquitto >/dev/null || { echo "run.sh: mosquitto not found (scripts/install-deps.sh)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "run.sh: python3 is needed for the report" >&2; exit 1; }
+
+# 1,000 subscribers take 3 descriptors each in the bench (libmosquitto keeps
+# a socket pair per client) and one each in the broker.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 8192 ]; then
+  echo "run.sh: warning: ulimit -n is $(ulimit -n); scenario c needs about 4,100 descriptors" >&2
+fi
+
+if [ -z "$OUT" ]; then OUT="$(mktemp -d /tmp/chatbench.XXXXXX)"; fi
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+RESULTS="$OUT/results.tsv"
+: > "$RESULTS"
+
+BROKER_PID=""
+stop_broker() {
+  if [ -n "$BROKER_PID" ]; then
+    kill "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+  fi
+}
+cleanup() {
+  stop_broker
+  if [ "$KEEP" = 0 ]; then rm -rf "$OUT"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Keys for the plugin runs, fresh for this invocation.
+"$CHATCTL" keygen --out-private "$OUT/keys.private.json" --out-public "$OUT/keys.public.json" \
+  --kid-prefix bench 2>/dev/null
+KID="bench-$KID_ALG"
+
+port_in_use() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+
+# start_broker plain|chat RUNDIR: starts a broker on a free port; sets
+# BROKER_PID and BROKER_PORT.
+start_broker() {
+  local kind="$1" dir="$2" attempt port
+  mkdir -p "$dir"
+  for attempt in 1 2 3 4 5 6 7 8; do
+    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    port_in_use "$port" && continue
+    {
+      echo "listener $port 127.0.0.1"
+      echo "persistence false"
+      echo "set_tcp_nodelay true"
+      # Subscribers that lag must not lose messages to the queue limit.
+      echo "max_queued_messages 1000000"
+      echo "log_dest file $dir/broker.log"
+      echo "log_type error"
+      echo "log_type warning"
+      echo "connection_messages false"
+      echo "user $(id -un)"
+      if [ "$kind" = plain ]; then
+        echo "allow_anonymous true"
+      else
+        echo "allow_anonymous false"
+        echo "plugin $PLUGIN"
+        echo "plugin_opt_store memory"
+        echo "plugin_opt_jwks_file $OUT/keys.public.json"
+        echo "plugin_opt_local_dir $dir"
+        echo "plugin_opt_node_id bench"
+      fi
+    } > "$dir/mosquitto.conf"
+    mosquitto -c "$dir/mosquitto.conf" > "$dir/broker.out" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 100); do
+      if ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$BROKER_PID,"; then
+        BROKER_PORT=$port
+        return 0
+      fi
+      kill -0 "$BROKER_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    stop_broker  # did not come up (port taken meanwhile?): another port
+  done
+  echo "run.sh: could not start a $kind broker; see $dir/broker.out" >&2
+  return 1
+}
+
+scenario_args() {  # scenario broker
+  local common="--qos 1 --payload 100 --duration $DURATION --warmup $WARMUP"
+  case "$1" in
+    a) echo "$common --publishers 1 --subscribers 1 --window 32" ;;
+    b) echo "$common --publishers 10 --subscribers 10 --channels 10 --window 32" ;;
+    c) echo "$common --publishers 1 --subscribers 1000 --window 8" ;;
+    d) echo "$common --publishers 1 --subscribers 1 --rate 2000" ;;
+    e) if [ "$2" = chat ]; then echo "$common --publishers 2 --subscribers 2 --window 32 --retry-ratio 0.2"
+       else echo "$common --publishers 2 --subscribers 2 --window 32"; fi ;;
+    f) echo "--duration $DURATION --warmup $WARMUP --reconnect-storm --window 32" ;;
+    *) return 1 ;;
+  esac
+}
+
+IFS=',' read -r -a SCENARIOS <<< "$ONLY"
+for s in "${SCENARIOS[@]}"; do
+  scenario_args "$s" plain >/dev/null || { echo "run.sh: unknown scenario '$s' (a-f)" >&2; exit 2; }
+done
+
+echo "== chatbench: plain Mosquitto vs Mosquitto + mosquitto_chat"
+echo "command:   $COMMAND"
+echo "machine:   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r)"
+echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1)"
+echo "plugin:    $PLUGIN (store memory, tokens $KID)"
+echo "runs:      scenarios $ONLY, $ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run"
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
+echo "results:   $OUT$( [ "$KEEP" = 0 ] && echo ' (removed at exit; --out DIR keeps them)')"
+echo
+
+run_one() {  # round scenario kind
+  local round="$1" s="$2" kind="$3" dir args json rc
+  dir="$OUT/r$round-$s-$kind"
+  start_broker "$kind" "$dir" || { printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" '{"ok":false,"errors":{"broker did not start":1}}' >> "$RESULTS"; return; }
+  args="$(scenario_args "$s" "$kind") --port $BROKER_PORT --broker-pid $BROKER_PID --json"
+  [ "$kind" = chat ] && args="$args --mode chat --keys $OUT/keys.private.json --kid $KID"
+  echo "$CHATBENCH $args" >> "$OUT/commands.txt"
+  rc=0
+  # shellcheck disable=SC2086
+  json="$("$CHATBENCH" $args 2> "$dir/chatbench.err")" || rc=$?
+  kill -0 "$BROKER_PID" 2>/dev/null || echo "run.sh: the $kind broker died during r$round/$s; see $dir/broker.log" >&2
+  stop_broker
+  if [ -z "$json" ]; then
+    json="{\"ok\":false,\"errors\":{\"chatbench exited $rc without a result\":1}}"
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" "$json" >> "$RESULTS"
+  python3 "$HERE/report.py" --line "$RESULTS" >&2
+}
+
+START=$(date +%s)
+for round in $(seq 1 "$ROUNDS"); do
+  for s in "${SCENARIOS[@]}"; do
+    run_one "$round" "$s" plain
+    run_one "$round" "$s" chat
+  done
+done
+echo
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end; $(( $(date +%s) - START )) s in all"
+echo
+python3 "$HERE/report.py" "$RESULTS"
