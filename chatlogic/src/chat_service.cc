@@ -5,21 +5,12 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "chat/hex.h"
+
 namespace chat {
 namespace {
 
 constexpr uint64_t kDefaultSyncLimit = 100;
-
-std::string Hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -374,7 +365,7 @@ PublishDecision ChatService::DeliverToChannel(std::string topic, std::string pay
 PublishDecision ChatService::StoreFailure(const Session& s, std::string_view channel, const Status& st,
                                           std::string_view id) {
   Log(LogLevel::kError, "store failed for a publish of '" + s.client_id + "' in channel '" + std::string(channel) +
-                            "'" + (id.empty() ? "" : " (id " + Hex(id) + ")") + ": " + st.ToString() +
+                            "'" + (id.empty() ? "" : " (id " + HexEncode(id) + ")") + ": " + st.ToString() +
                             "; not acknowledged, client disconnected");
   broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"),
                             EncodeError(RefusalCode::kUnavailable, "could not be stored", id), 1, false});

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "chat/base64url.h"
+#include "openssl_handles.h"
 
 namespace chat {
 namespace {
@@ -26,36 +27,6 @@ using nlohmann::json;
 constexpr size_t kMinHmacSecretBytes = 16;
 constexpr size_t kHs256Bytes = 32;
 constexpr size_t kP256CoordBytes = 32;
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-// Leaves the thread's OpenSSL error queue as it found it: a refused token or
-// key is an expected outcome, not an error for whoever looks at the queue next.
-class ErrorMark {
- public:
-  ErrorMark() { ERR_set_mark(); }
-  ~ErrorMark() { ERR_pop_to_mark(); }
-  ErrorMark(const ErrorMark&) = delete;
-  ErrorMark& operator=(const ErrorMark&) = delete;
-};
 
 void Cleanse(std::string* s) {
   if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
@@ -72,7 +43,7 @@ class HmacKey final : public VerificationKey {
 
   bool Verify(std::string_view signing_input, std::string_view signature) const override {
     if (signature.size() != kHs256Bytes) return false;
-    ErrorMark mark;
+    ossl::ErrorMark mark;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     if (HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
@@ -92,7 +63,7 @@ class HmacKey final : public VerificationKey {
 
 // JWS ES256 signatures are r||s, 32 bytes each; OpenSSL wants DER.
 bool RawEcdsaToDer(std::string_view raw, std::string* der) {
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+  ossl::EcdsaSigPtr sig(ECDSA_SIG_new());
   if (!sig) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
   BIGNUM* r = BN_bin2bn(p, static_cast<int>(kP256CoordBytes), nullptr);
@@ -112,16 +83,16 @@ bool RawEcdsaToDer(std::string_view raw, std::string* der) {
 
 class EcKey final : public VerificationKey {
  public:
-  explicit EcKey(PkeyPtr pkey) : pkey_(std::move(pkey)) {}
+  explicit EcKey(ossl::PkeyPtr pkey) : pkey_(std::move(pkey)) {}
 
   JwtAlg alg() const override { return JwtAlg::kES256; }
 
   bool Verify(std::string_view signing_input, std::string_view signature) const override {
     if (signature.size() != 2 * kP256CoordBytes) return false;
-    ErrorMark mark;
+    ossl::ErrorMark mark;
     std::string der;
     if (!RawEcdsaToDer(signature, &der)) return false;
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
     if (!ctx) return false;
     if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey_.get()) != 1) {
       return false;
@@ -133,19 +104,19 @@ class EcKey final : public VerificationKey {
   }
 
  private:
-  PkeyPtr pkey_;
+  ossl::PkeyPtr pkey_;
 };
 
 // Builds a P-256 public key from affine coordinates and checks that the point
 // is on the curve. nullptr on any failure.
-PkeyPtr P256PublicKey(const std::string& x, const std::string& y) {
-  ErrorMark mark;
+ossl::PkeyPtr P256PublicKey(const std::string& x, const std::string& y) {
+  ossl::ErrorMark mark;
   unsigned char point[1 + 2 * kP256CoordBytes];
   point[0] = 0x04;  // uncompressed
   std::copy(x.begin(), x.end(), point + 1);
   std::copy(y.begin(), y.end(), point + 1 + kP256CoordBytes);
 
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  ossl::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
           1 ||
@@ -153,16 +124,16 @@ PkeyPtr P256PublicKey(const std::string& x, const std::string& y) {
           1) {
     return nullptr;
   }
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
+  ossl::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtxPtr ctx(
       EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   EVP_PKEY* raw = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return nullptr;
-  PkeyPtr pkey(raw);
+  ossl::PkeyPtr pkey(raw);
   // fromdata already refuses most bad points; the explicit check is the
   // documented guarantee (on the curve, not infinity, right order).
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> check(
+  ossl::PkeyCtxPtr check(
       EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
   if (!check || EVP_PKEY_public_check(check.get()) != 1) return nullptr;
   return pkey;
@@ -240,7 +211,7 @@ Status ParseKey(const json& jwk, std::string* kid, std::unique_ptr<VerificationK
   if (x.size() != kP256CoordBytes || y.size() != kP256CoordBytes) {
     return Status::InvalidArgument("EC key coordinates must be 32 bytes each");
   }
-  PkeyPtr pkey = P256PublicKey(x, y);
+  ossl::PkeyPtr pkey = P256PublicKey(x, y);
   if (!pkey) return Status::InvalidArgument("EC key is not a valid P-256 point");
   *key = std::make_unique<EcKey>(std::move(pkey));
   return Status::Ok();

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "chat/hex.h"
+
 namespace chat {
 namespace {
 
@@ -357,14 +359,7 @@ Status LocalStore::EnsureEpoch(MDB_txn* t, std::string_view channel, std::string
     if (epoch) *epoch = std::string(v);
     return Status::Ok();
   }
-  unsigned char nonce[8];
-  (settings_.env ? settings_.env : Env::Default())->RandomBytes(nonce, sizeof(nonce));
-  static const char* digits = "0123456789abcdef";
-  std::string e;
-  for (unsigned char c : nonce) {
-    e.push_back(digits[c >> 4]);
-    e.push_back(digits[c & 15]);
-  }
+  const std::string e = RandomHex(settings_.env, 8);
   if (epoch) *epoch = e;
   return Put(t, meta_, key, e);
 }
@@ -416,12 +411,7 @@ AppendResult LocalStore::Append(const AppendRequest& req, AppendCallback /*later
   const std::string head_key = ChKey(req.channel, "head");
   const uint64_t seq = GetU64(t, meta_, head_key, 0) + 1;
   const int64_t expires = req.now_ms + settings_.dedup_window_ms;
-  StoredMessage stored;
-  stored.seq = seq;
-  stored.id = msg.id;
-  stored.from = std::string(req.from);
-  stored.sts = static_cast<uint64_t>(req.now_ms);
-  stored.fields = msg.fields;
+  const StoredMessage stored = MakeStoredMessage(req, seq);
   Status s = PutU64(t, meta_, head_key, seq);
   if (s.ok() && seq == 1) s = EnsureEpoch(t, req.channel, nullptr);
   if (s.ok()) s = Put(t, dedup_, dedup_key, Be64(seq) + Be64(static_cast<uint64_t>(expires)));

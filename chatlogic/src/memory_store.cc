@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "chat/hex.h"
+
 namespace chat {
 
 Status MemoryStore::Open(const StoreSettings& settings, std::string catalog_path, std::unique_ptr<Store>* out) {
@@ -46,13 +48,7 @@ MemoryStore::ChannelState& MemoryStore::StateOf(std::string_view channel) {
   auto it = state_.find(channel);
   if (it != state_.end()) return it->second;
   ChannelState st;
-  unsigned char nonce[8];
-  (settings_.env ? settings_.env : Env::Default())->RandomBytes(nonce, sizeof(nonce));
-  static const char* digits = "0123456789abcdef";
-  for (unsigned char c : nonce) {
-    st.epoch.push_back(digits[c >> 4]);
-    st.epoch.push_back(digits[c & 15]);
-  }
+  st.epoch = RandomHex(settings_.env, 8);
   return state_.emplace(std::string(channel), std::move(st)).first->second;
 }
 
@@ -66,13 +62,7 @@ AppendResult MemoryStore::Append(const AppendRequest& req, AppendCallback /*late
   const uint64_t seq = ++st.head;
   st.dedup.emplace(msg.id, seq);
   st.dedup_order.push_back(Fingerprint{msg.id, seq, req.now_ms + settings_.dedup_window_ms});
-  StoredMessage stored;
-  stored.seq = seq;
-  stored.id = msg.id;
-  stored.from = std::string(req.from);
-  stored.sts = static_cast<uint64_t>(req.now_ms);
-  stored.fields = msg.fields;
-  st.history.push_back(std::move(stored));
+  st.history.push_back(MakeStoredMessage(req, seq));
   Trim(&st, req.now_ms, req.limits);
   return AppendResult{AppendStatus::kAccepted, seq, Status::Ok()};
 }

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "chat/base64url.h"
+#include "openssl_handles.h"
 
 namespace chat {
 namespace {
@@ -24,39 +25,6 @@ using nlohmann::json;
 
 constexpr size_t kMinHmacSecretBytes = 16;  // same floor as KeySet
 constexpr size_t kP256Bytes = 32;
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-// OSSL_PARAM_clear_free is 3.2+. In 3.0 the builder puts a secure BIGNUM in
-// secure memory and OSSL_PARAM_free clears that block.
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct BnClearFree {
-  void operator()(BIGNUM* p) const { BN_clear_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-class ErrorMark {
- public:
-  ErrorMark() { ERR_set_mark(); }
-  ~ErrorMark() { ERR_pop_to_mark(); }
-  ErrorMark(const ErrorMark&) = delete;
-  ErrorMark& operator=(const ErrorMark&) = delete;
-};
 
 // A std::string that wipes itself: for secrets.
 struct SecretString {
@@ -79,17 +47,17 @@ Status DecodeMember(const json& jwk, const char* name, std::string* out) {
 
 // A P-256 key pair from x, y, d, checked for consistency so that a broken
 // private JWKS fails here instead of producing tokens nobody accepts.
-PkeyPtr P256KeyPair(const std::string& x, const std::string& y, const std::string& d) {
+ossl::PkeyPtr P256KeyPair(const std::string& x, const std::string& y, const std::string& d) {
   unsigned char point[1 + 2 * kP256Bytes];
   point[0] = 0x04;
   std::copy(x.begin(), x.end(), point + 1);
   std::copy(y.begin(), y.end(), point + 1 + kP256Bytes);
-  std::unique_ptr<BIGNUM, BnClearFree> priv(BN_secure_new());
+  ossl::BignumClearPtr priv(BN_secure_new());
   if (!priv || BN_bin2bn(reinterpret_cast<const unsigned char*>(d.data()),
                          static_cast<int>(d.size()), priv.get()) == nullptr) {
     return nullptr;
   }
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+  ossl::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
           1 ||
@@ -98,21 +66,21 @@ PkeyPtr P256KeyPair(const std::string& x, const std::string& y, const std::strin
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) != 1) {
     return nullptr;
   }
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
+  ossl::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtxPtr ctx(
       EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   EVP_PKEY* raw = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1) return nullptr;
-  PkeyPtr pkey(raw);
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> check(
+  ossl::PkeyPtr pkey(raw);
+  ossl::PkeyCtxPtr check(
       EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
   if (!check || EVP_PKEY_check(check.get()) != 1) return nullptr;  // also pairwise
   return pkey;
 }
 
 bool SignEs256(EVP_PKEY* pkey, std::string_view input, std::string* raw_sig) {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey) != 1)
     return false;
   const auto* in = reinterpret_cast<const unsigned char*>(input.data());
@@ -122,7 +90,7 @@ bool SignEs256(EVP_PKEY* pkey, std::string_view input, std::string* raw_sig) {
   auto* der_buf = reinterpret_cast<unsigned char*>(der.data());
   if (EVP_DigestSign(ctx.get(), der_buf, &der_len, in, input.size()) != 1) return false;
   const unsigned char* p = der_buf;
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(
+  ossl::EcdsaSigPtr sig(
       d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len)));
   if (!sig) return false;
   const BIGNUM* r = nullptr;
@@ -191,7 +159,7 @@ Status Mint(std::string_view private_jwks_json, std::string_view kid, std::strin
   json header = {{"alg", alg}, {"typ", "JWT"}, {"kid", std::string(kid)}};
   std::string signing_input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims_json);
   std::string signature;
-  ErrorMark mark;
+  ossl::ErrorMark mark;
   if (*kty == "oct") {
     SecretString secret;
     Status s = DecodeMember(*jwk, "k", &secret.value);
@@ -216,7 +184,7 @@ Status Mint(std::string_view private_jwks_json, std::string_view kid, std::strin
     if (x.size() != kP256Bytes || y.size() != kP256Bytes || d.value.size() != kP256Bytes) {
       return Status::InvalidArgument("EC key x, y and d must be 32 bytes each");
     }
-    PkeyPtr pkey = P256KeyPair(x, y, d.value);
+    ossl::PkeyPtr pkey = P256KeyPair(x, y, d.value);
     if (!pkey) return Status::InvalidArgument("EC key is not a valid P-256 key pair");
     if (!SignEs256(pkey.get(), signing_input, &signature)) {
       return Status::Unavailable("ECDSA signing failed");

@@ -44,6 +44,9 @@ struct AppendRequest {
   HistoryLimits limits;
 };
 
+// The history entry for `request`'s message with sequence number `seq`.
+StoredMessage MakeStoredMessage(const AppendRequest& request, uint64_t seq);
+
 enum class AppendStatus {
   kAccepted,   // new message: seq assigned, stored
   kDuplicate,  // id seen in this channel inside the dedup window: seq is the original's
