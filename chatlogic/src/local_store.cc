@@ -370,7 +370,8 @@ Status LocalStore::TrimHistory(MDB_txn* t, std::string_view channel, uint64_t he
   uint64_t low = GetU64(t, meta_, low_key, 1);
   const uint64_t original = low;
   while (low <= head && head - low + 1 > limits.max_count) {
-    MDB_val k = Val(ChKey(channel, Be64(low)));
+    const std::string key = ChKey(channel, Be64(low));  // must outlive k
+    MDB_val k = Val(key);
     int rc = mdb_del(t, hist_, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("trim history", rc);
     ++low;

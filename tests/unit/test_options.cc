@@ -37,7 +37,7 @@ void ExpectBad(const std::string& name, const std::string& value) { ExpectRefuse
 
 void test_defaults(void**) {
   Options o = MustParse({});
-  assert_int_equal(o.store, chat::StoreKind::kMemory);  // `local` once it exists
+  assert_int_equal(o.store, chat::StoreKind::kLocal);
   assert_string_equal(o.local_dir.c_str(), ".");
   assert_int_equal(o.local_fsync, chat::FsyncMode::kEverySec);
   assert_string_equal(o.redis_url.c_str(), "redis://127.0.0.1:6379/0");

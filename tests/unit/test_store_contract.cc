@@ -1,7 +1,8 @@
 // The Store contract (chatlogic/include/chat/store.h), run against every
 // Store implementation.
 //
-// To add an implementation, add one line to Factories() below. A factory
+// To add an implementation, add one line to Factories() below (`local` runs
+// in both fsync modes). A factory
 // opens the store for a directory: the same directory again must give the
 // same durable state (a reopen), a fresh directory an empty store. Every test
 // gets a fresh directory. A store may answer Append with kPending; the tests
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "chat/env.h"
+#include "chat/local_store.h"
 #include "chat/memory_store.h"
 #include "chat/store.h"
 #include "cmocka_wrap.h"
@@ -53,10 +55,22 @@ std::unique_ptr<Store> OpenMemory(const StoreSettings& settings, const std::stri
   return out;
 }
 
+std::unique_ptr<Store> OpenLocal(const StoreSettings& settings, const std::string& dir, chat::FsyncMode fsync) {
+  chat::LocalStoreOptions local;
+  local.dir = dir + "/chat.lmdb";
+  local.fsync = fsync;
+  local.map_size_bytes = uint64_t{1} << 30;
+  std::unique_ptr<Store> out;
+  Status s = chat::OpenLocalStore(local, settings, &out);
+  if (!s.ok()) fail_msg("OpenLocalStore: %s", s.ToString().c_str());
+  return out;
+}
+
 const std::vector<StoreFactory>& Factories() {
   static const std::vector<StoreFactory> factories = {
       {"memory", OpenMemory},
-      // {"local", OpenLocal},
+      {"local-always", [](const StoreSettings& s, const std::string& d) { return OpenLocal(s, d, chat::FsyncMode::kAlways); }},
+      {"local-everysec", [](const StoreSettings& s, const std::string& d) { return OpenLocal(s, d, chat::FsyncMode::kEverySec); }},
       // {"redis", OpenRedis},
   };
   return factories;
@@ -624,6 +638,40 @@ void test_epoch_stable(void** state) {
   assert_true(EpochOf(s, "a") == e);
 }
 
+void test_state_across_ticks(void** state) {
+  // The broker calls PollCompletions() at every loop iteration; a store may
+  // commit then. Nothing observable may change because of it.
+  Fixture& f = F(state);
+  Store* s = f.store.get();
+  assert_int_equal(Accept(s, "a", 1, kT0), 1);
+  s->PollCompletions();
+  assert_int_equal(Accept(s, "a", 2, kT0), 2);
+  s->PollCompletions();
+  s->PollCompletions();
+  AppendResult r = Append(s, "a", Msg(Id(1), "x"), kT0 + 1);
+  assert_int_equal(r.status, AppendStatus::kDuplicate);
+  assert_int_equal(r.seq, 1);
+  s->PollCompletions();
+  bool first = false;
+  assert_true(s->ClaimTokenId("j", kT0 + 1000, kT0, &first).ok());
+  assert_true(first);
+  s->PollCompletions();
+  assert_true(s->ClaimTokenId("j", kT0 + 1000, kT0 + 1, &first).ok());
+  assert_false(first);
+  chat::Watermarks w;
+  bool advanced = false;
+  assert_true(s->AdvanceWatermark("a", "bob", chat::ReceiptKind::kRead, 2, &w, &advanced).ok());
+  s->PollCompletions();
+  assert_true(s->GetWatermarks("a", "bob", &w).ok());
+  assert_int_equal(w.read, 2);
+  assert_int_equal(HeadOf(s, "a"), 2);
+  ExpectSeqs(Read(s, "a", 0, 10, kT0 + 2), {1, 2});
+  const std::string epoch = EpochOf(s, "a");
+  s->PollCompletions();
+  assert_true(EpochOf(s, "a") == epoch);
+  assert_int_equal(Accept(s, "a", 3, kT0 + 3), 3);
+}
+
 // ------------------------------------------------------------------ MemoryStore only
 
 std::string TempDir() {
@@ -768,6 +816,7 @@ const ContractTest kContract[] = {
     CONTRACT(test_reopen_keeps_or_restarts_sequence),
     CONTRACT(test_watermarks),
     CONTRACT(test_epoch_stable),
+    CONTRACT(test_state_across_ticks),
 };
 #undef CONTRACT
 
