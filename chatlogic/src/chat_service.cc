@@ -307,15 +307,16 @@ HistoryLimits ChatService::LimitsFor(const Channel& ch) const {
 PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_view channel, std::string_view payload,
                                                int qos) {
   const Channel* ch = channels_.Find(channel);
-  if (ch == nullptr || !channels_.MayAccess(channel, s.user)) {
-    return RefuseChat(s, channel, RefusalCode::kNotMember, "not a member of this channel", {});
-  }
   if (payload.size() > options_.PayloadLimit()) {
     return RefuseChat(s, channel, RefusalCode::kTooLarge,
                       "payload exceeds " + std::to_string(options_.PayloadLimit()) + " bytes", {});
   }
+  // Decoded before the membership check too: every refusal carries the id.
   ClientMessage msg;
   DecodeOutcome decoded = DecodeClientMessage(payload, options_.max_body_bytes, &msg);
+  if (ch == nullptr || !channels_.MayAccess(channel, s.user)) {
+    return RefuseChat(s, channel, RefusalCode::kNotMember, "not a member of this channel", decoded.id);
+  }
   if (!decoded.ok) return RefuseChat(s, channel, decoded.code, decoded.reason, decoded.id);
 
   const int64_t now_ms = env_->NowMs();

@@ -684,9 +684,9 @@ void test_publish_not_member(void**) {
   Harness h;
   StandardSetup(h);
   h.Connect(3, "carol");
-  ExpectRefusedWith(h, 3, "carol", "room1", Message(MsgId(1), kT0), "not_member", "");
+  ExpectRefusedWith(h, 3, "carol", "room1", Message(MsgId(1), kT0), "not_member", MsgId(1));
   // An unknown channel is reported the same way.
-  ExpectRefusedWith(h, 3, "carol", "nosuch", Message(MsgId(1), kT0), "not_member", "");
+  ExpectRefusedWith(h, 3, "carol", "nosuch", Message(MsgId(1), kT0), "not_member", MsgId(1));
   assert_int_equal(HeadOf(h.store, "room1"), 0);
 }
 
@@ -872,7 +872,7 @@ void test_channel_document_delete(void**) {
   assert_true(saved.empty());
   assert_int_equal(HeadOf(h.store, "room1"), 0);
   // Members are refused now.
-  ExpectRefusedWith(h, 1, "alice", "room1", Message(MsgId(3), kT0), "not_member", "");
+  ExpectRefusedWith(h, 1, "alice", "room1", Message(MsgId(3), kT0), "not_member", MsgId(3));
   // Created again, it starts at seq 1 and has forgotten the old ids.
   h.SetChannel(100, "room1", kRoom);
   d = h.Publish(1, "chat/room1/msg", Message(MsgId(1), kT0));
