@@ -12,6 +12,7 @@
 //   chatbench --mode chat --keys private.json --kid k-es256 --port 1884 ...
 //   chatbench --help
 #include <poll.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -483,6 +484,69 @@ CpuSample ReadBrokerCpu(int pid) {
   s.us = (std::stod(f[11]) + std::stod(f[12])) * 1e6 / ticks;
   s.ok = true;
   return s;
+}
+
+// The whole machine's busy CPU time (all cores, us), from /proc/stat.
+// Interrupt and softirq time (loopback networking, largely on behalf of the
+// bench and the broker) is returned apart.
+struct MachineCpu {
+  double busy_us = 0;
+  double irq_us = 0;
+};
+MachineCpu ReadMachineCpu() {
+  MachineCpu m;
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {0};
+  in >> cpu;
+  for (auto& x : v) in >> x;
+  if (cpu != "cpu") return m;
+  const double tick = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  m.busy_us = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick;  // user nice system irq softirq steal
+  m.irq_us = static_cast<double>(v[5] + v[6]) * tick;
+  return m;
+}
+
+// CPU time (us) of every process but the given two, by pid: what else ran.
+std::map<int, double> OtherProcessesCpu(int skip1, int skip2) {
+  std::map<int, double> out;
+  const double tick = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    int pid = 0;
+    if (!ParseInt(std::string(e->d_name), &pid) || pid == skip1 || pid == skip2) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 1));
+    std::string f;
+    double ut = 0, st = 0;
+    for (int i = 0; i < 13 && rest >> f; ++i) {
+      if (i == 11) ut = std::atof(f.c_str());
+      if (i == 12) st = std::atof(f.c_str());
+    }
+    out[pid] = (ut + st) * tick;
+  }
+  closedir(d);
+  return out;
+}
+
+double OtherCpuDelta(const std::map<int, double>& before, const std::map<int, double>& after) {
+  double total = 0;
+  for (const auto& [pid, us] : after) {
+    auto it = before.find(pid);
+    total += it == before.end() ? us : std::max(0.0, us - it->second);
+  }
+  return total;
+}
+
+double ProcessCpuUs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 // ---------------------------------------------------------------------------
@@ -1388,6 +1452,9 @@ int main(int argc, char** argv) {
 
   CpuSample cpu0, cpu1;
   std::vector<double> worker_cpu(workers.size(), 0);
+  double self_cpu = 0;
+  MachineCpu machine0, machine1;
+  std::map<int, double> others0, others1;
   int64_t meas_end_actual = 0;
   if (setup_ok) {
     sh->t0_ns = MonoNs() + 1000000;
@@ -1398,6 +1465,9 @@ int main(int argc, char** argv) {
     sh->phase.store(kRunning, std::memory_order_release);
     SleepUntilNs(sh->meas_start_ns);
     cpu0 = ReadBrokerCpu(cfg.broker_pid);
+    machine0 = ReadMachineCpu();
+    others0 = OtherProcessesCpu(getpid(), cfg.broker_pid);
+    self_cpu = -ProcessCpuUs();
     for (size_t i = 0; i < workers.size(); ++i) worker_cpu[i] = -workers[i]->CpuUs();
     // The measured interval ends at its planned end, or earlier once every
     // publisher has sent its --count and every message is acknowledged.
@@ -1417,6 +1487,9 @@ int main(int argc, char** argv) {
       SleepUntilNs(std::min(sh->meas_end_ns, now + 1000000));
     }
     cpu1 = ReadBrokerCpu(cfg.broker_pid);
+    machine1 = ReadMachineCpu();
+    others1 = OtherProcessesCpu(getpid(), cfg.broker_pid);
+    self_cpu += ProcessCpuUs();
     for (size_t i = 0; i < workers.size(); ++i) worker_cpu[i] += workers[i]->CpuUs();
     meas_end_actual = MonoNs();
     sh->phase.store(kDraining, std::memory_order_release);
@@ -1472,6 +1545,13 @@ int main(int argc, char** argv) {
     json wutil = json::array();
     for (double w : worker_cpu) wutil.push_back(std::round(Ratio(w, meas_s * 1e6) * 1000) / 1000);
     j["client_worker_cpu_util"] = wutil;
+    auto cores = [&](double us) { return std::round(Ratio(us, meas_s * 1e6) * 1000) / 1000; };
+    j["client_cpu_util"] = cores(self_cpu);
+    j["machine_busy_cores"] = cores(machine1.busy_us - machine0.busy_us);
+    j["machine_irq_cores"] = cores(machine1.irq_us - machine0.irq_us);
+    // CPU used by other processes meanwhile (noise); only meaningful with
+    // --broker-pid, else the broker counts as "other".
+    j["other_cpu_cores"] = cores(OtherCpuDelta(others0, others1));
     if (cfg.reconnect_storm) {
       const uint64_t connects = SumSlots(workers, &Worker::connects, from, to);
       LatencyHistogram lat;
