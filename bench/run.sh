@@ -105,7 +105,7 @@ trap 'exit 130' INT TERM
 
 # Keys for the plugin runs, fresh for this invocation.
 "$CHATCTL" keygen --out-private "$OUT/keys.private.json" --out-public "$OUT/keys.public.json" \
-  --kid-prefix bench 2>/dev/null
+  --kid-prefix bench --force 2>/dev/null
 KID="bench-$KID_ALG"
 
 port_in_use() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
