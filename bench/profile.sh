@@ -56,34 +56,39 @@ profile() {  # plain|chat -> prints "instructions units"
   local kind="$1" dir port args
   dir="$OUT/$kind"
   mkdir -p "$dir"
-  for _ in 1 2 3 4 5 6 7 8; do
+  local attempt up=0
+  for attempt in 1 2 3 4 5 6 7 8; do
     port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
-    [ -z "$(ss -Htln "sport = :$port")" ] && break
+    [ -n "$(ss -Htln "sport = :$port")" ] && continue
+    {
+      echo "listener $port 127.0.0.1"
+      echo "persistence false"
+      echo "set_tcp_nodelay true"
+      echo "max_queued_messages 1000000"
+      echo "log_dest none"
+      echo "user $(id -un)"
+      if [ "$kind" = plain ]; then
+        echo "allow_anonymous true"
+      else
+        echo "allow_anonymous false"
+        echo "plugin $BUILD_DIR/plugin/mosquitto_chat.so"
+        echo "plugin_opt_store memory"
+        echo "plugin_opt_jwks_file $OUT/keys.public.json"
+        echo "plugin_opt_local_dir $dir"
+      fi
+    } > "$dir/mosquitto.conf"
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/callgrind.out" \
+      mosquitto -c "$dir/mosquitto.conf" > "$dir/valgrind.log" 2>&1 &
+    VG_PID=$!
+    for _ in $(seq 1 300); do
+      if ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$VG_PID,"; then up=1; break; fi
+      kill -0 "$VG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ "$up" = 1 ] && break
+    kill "$VG_PID" 2>/dev/null || true; wait "$VG_PID" 2>/dev/null || true; VG_PID=""
   done
-  {
-    echo "listener $port 127.0.0.1"
-    echo "persistence false"
-    echo "set_tcp_nodelay true"
-    echo "max_queued_messages 1000000"
-    echo "log_dest none"
-    echo "user $(id -un)"
-    if [ "$kind" = plain ]; then
-      echo "allow_anonymous true"
-    else
-      echo "allow_anonymous false"
-      echo "plugin $BUILD_DIR/plugin/mosquitto_chat.so"
-      echo "plugin_opt_store memory"
-      echo "plugin_opt_jwks_file $OUT/keys.public.json"
-      echo "plugin_opt_local_dir $dir"
-    fi
-  } > "$dir/mosquitto.conf"
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/callgrind.out" \
-    mosquitto -c "$dir/mosquitto.conf" > "$dir/valgrind.log" 2>&1 &
-  VG_PID=$!
-  for _ in $(seq 1 200); do
-    ss -Htlnp "sport = :$port" 2>/dev/null | grep -q . && break
-    sleep 0.1
-  done
+  [ "$up" = 1 ] || { echo "profile.sh: the $kind broker did not start; see $dir/valgrind.log" >&2; exit 1; }
   callgrind_control -i on "$VG_PID" > /dev/null
   if [ "$STORM" = 1 ]; then
     args=(--reconnect-storm --window 4 --warmup 0 --duration 15 --storm-tokens 4000)
@@ -93,7 +98,7 @@ profile() {  # plain|chat -> prints "instructions units"
   [ "$kind" = chat ] && args+=(--mode chat --keys "$OUT/keys.private.json" --kid "bench-$KID_ALG")
   "$CHATBENCH" --port "$port" --json "${args[@]}" > "$dir/result.json"
   callgrind_control -i off "$VG_PID" > /dev/null
-  kill "$VG_PID"; wait "$VG_PID" 2>/dev/null || true; VG_PID=""
+  kill "$VG_PID" 2>/dev/null || true; wait "$VG_PID" 2>/dev/null || true; VG_PID=""
   python3 - "$dir/result.json" "$dir/callgrind.out" "$STORM" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
