@@ -252,6 +252,10 @@ Config ParseArgs(int argc, char** argv) {
   if (c.mode == Mode::kChat && (c.keys_file.empty() || c.kid.empty())) Usage("--mode chat needs --keys and --kid");
   if (c.retry_ratio > 0 && c.qos == 0) Usage("--retry-ratio needs --qos 1 or 2 (a retry waits for the ack)");
   if (!c.reconnect_storm && c.publishers == 0 && c.subscribers == 0) Usage("nothing to do: no publishers, no subscribers");
+  if (c.qos == 2 && !c.reconnect_storm && (c.window > 20 || c.rate > 0)) {
+    std::cerr << "chatbench: QoS 2: at most 20 messages in flight per publisher (Mosquitto's default "
+                 "max_inflight_messages; above it a 3.1.1 publisher loses messages silently)\n";
+  }
   return c;
 }
 
@@ -551,6 +555,11 @@ double ProcessCpuUs() {
 
 // ---------------------------------------------------------------------------
 // Shared run state
+
+// Mosquitto counts a client's incoming QoS 2 messages awaiting PUBREL against
+// max_inflight_messages (default 20); above it, an MQTT 3.1.1 publisher's
+// message is dropped with a PUBREC it cannot read as a refusal. Stay below.
+constexpr uint32_t kQos2MaxInflight = 20;
 
 enum Phase : int { kConnecting = 0, kRunning = 1, kDraining = 2, kQuit = 3 };
 
@@ -986,7 +995,8 @@ void Worker::Pump(Client* c, int64_t now) {
   const int phase = sh_->phase.load(std::memory_order_relaxed);
   if (phase != kRunning) return;
   if (now >= sh_->meas_end_ns) return;
-  const uint32_t limit = cfg_.rate > 0 ? 65000u : static_cast<uint32_t>(cfg_.window);
+  uint32_t limit = cfg_.rate > 0 ? 65000u : static_cast<uint32_t>(cfg_.window);
+  if (cfg_.qos == 2) limit = std::min(limit, kQos2MaxInflight);
   while (c->inflight < limit) {
     const bool retry = !c->resend.empty();
     if (!retry) {
