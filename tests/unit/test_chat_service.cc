@@ -235,6 +235,7 @@ void ExpectChatError(const FakeBroker& broker, const std::string& client_id, con
   if (id.empty()) {
     assert_null(d.Get("id"));
   } else {
+    assert_non_null(d.Get("id"));
     assert_int_equal(d.Get("id")->type, msgpack::type::BIN);
     assert_true(d.S("id") == id);
   }
@@ -371,6 +372,14 @@ void test_auth_reload_recheck(void**) {
   assert_string_equal(d.username.c_str(), "alice");
   // Another connection with that token during the reload is still a replay.
   assert_int_equal(h.Auth(2, "c2", "alice", t).verdict, AuthVerdict::kRefuse);
+  // Only the original password passes the re-check: another one on the same
+  // connection is judged afresh (and this one is garbage).
+  const std::string other = h.Token("mallory");
+  const std::string forged = other.substr(0, other.rfind('.') + 1) + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  h.Connect(4, "bob");
+  h.service->OnReload();
+  assert_int_equal(h.Auth(4, "c4", nullptr, forged).verdict, AuthVerdict::kRefuse);
+  assert_int_equal(h.Acl(4, Access::kSubscribe, "presence/#"), AclVerdict::kDeny);
   h.service->OnTick();
   // The reload is over: the same token on a new connection is refused.
   assert_int_equal(h.Auth(3, "c3", "alice", t).verdict, AuthVerdict::kRefuse);
@@ -378,6 +387,9 @@ void test_auth_reload_recheck(void**) {
   h.Connect(100, "root", true);
   h.SetChannel(100, "room1", kRoom);
   assert_int_equal(h.Acl(1, Access::kRead, "chat/room1/msg"), AclVerdict::kAllow);
+  // Outside a reload, even connection 1 presenting its token again is a replay.
+  assert_int_equal(h.Auth(1, "c1", "alice", t).verdict, AuthVerdict::kRefuse);
+  assert_int_equal(h.Acl(1, Access::kRead, "chat/room1/msg"), AclVerdict::kDeny);
 }
 
 void test_auth_reload_with_rotated_keys(void**) {
