@@ -215,3 +215,6 @@ echo
 echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end; $(( $(date +%s) - START )) s in all"
 echo
 python3 "$HERE/report.py" "$RESULTS"
+echo
+echo "chatbench commands of round 1 (ports and PIDs change every run; all in $OUT/commands.txt):"
+head -n $(( 2 * ${#SCENARIOS[@]} )) "$OUT/commands.txt" | sed 's/^/  /'
