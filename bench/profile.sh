@@ -58,7 +58,7 @@ profile() {  # plain|chat -> prints "instructions units"
   mkdir -p "$dir"
   local attempt up=0
   for attempt in 1 2 3 4 5 6 7 8; do
-    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    port=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-)
     [ -n "$(ss -Htln "sport = :$port")" ] && continue
     {
       echo "listener $port 127.0.0.1"
