@@ -34,7 +34,7 @@ Status ChatService::Start() {
   for (const auto& c : configs) channels_.Put(c);
   bool changed = false;
   s = jwks_.Refresh(/*force=*/true, &changed);
-  if (!s.ok()) return s;
+  if (!s.ok()) return Status::InvalidArgument("plugin_opt_jwks_file: " + s.message());
   if (options_.jwks_file.empty()) {
     Log(LogLevel::kWarning, "no plugin_opt_jwks_file: every connect token is refused");
   } else {

@@ -292,6 +292,7 @@ class PluginOptions(ChatTestCase):
                 broker.spawn()
                 self.assertNotEqual(broker.wait_exit(10.0), 0)
                 self.assertIn(broker.jwks_path, broker.log())
+                self.assertIn("plugin_opt_jwks_file", broker.log(), "the log line names the option")
 
     def test_valid_options_start(self):
         self.start_broker({"replay_window_s": 30, "dedup_window_s": 60, "max_body_bytes": 10, "rate_limit_per_s": 0,
