@@ -176,7 +176,7 @@ def table(path):
             print(f"  ({s}) {text}: no data")
             continue
         m = statistics.median(vals)
-        shown = f"{m:.2f}" if how == "ratio" else f"{m:+,.0f} us"
+        shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
         print(f"  ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
 
     print("\nCorrectness (sums over rounds; a chat run must show 0 loss, 0 duplicates, 0 order violations):")
