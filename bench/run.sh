@@ -182,7 +182,15 @@ echo "== chatbench: plain Mosquitto vs Mosquitto + mosquitto_chat"
 echo "command:   $COMMAND"
 echo "machine:   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r)"
 echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1)"
-echo "plugin:    $PLUGIN (store memory, tokens $KID)"
+BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+SANITIZE="$(sed -n 's/^CHAT_SANITIZE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+echo "plugin:    $PLUGIN (build ${BUILD_TYPE:-unknown}, store memory, tokens $KID)"
+case "${SANITIZE^^}" in ON|TRUE|1|YES)
+  echo "run.sh: WARNING: $BUILD_DIR is a sanitizer build (CHAT_SANITIZE=$SANITIZE): its numbers say nothing about production" >&2 ;;
+esac
+case "$BUILD_TYPE" in Debug|"")
+  echo "run.sh: WARNING: $BUILD_DIR is not an optimised build (CMAKE_BUILD_TYPE=${BUILD_TYPE:-unset})" >&2 ;;
+esac
 echo "runs:      scenarios $ONLY, $ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run"
 echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
 echo "results:   $OUT$( [ "$KEEP" = 0 ] && echo ' (removed at exit; --out DIR keeps them)')"
