@@ -10,12 +10,14 @@ void ChannelRegistry::Put(const ChannelConfig& config) {
   ch.members.reserve(config.members.size());
   for (const auto& m : config.members) ch.members.insert(m);
   channels_.insert_or_assign(config.id, std::move(ch));
+  ++generation_;
 }
 
 bool ChannelRegistry::Remove(std::string_view id) {
   auto it = channels_.find(id);
   if (it == channels_.end()) return false;
   channels_.erase(it);
+  ++generation_;
   return true;
 }
 
@@ -25,7 +27,10 @@ const Channel* ChannelRegistry::Find(std::string_view id) const {
 }
 
 bool ChannelRegistry::MayAccess(std::string_view channel, std::string_view user) const {
-  const Channel* ch = Find(channel);
+  return MayAccess(Find(channel), user);
+}
+
+bool ChannelRegistry::MayAccess(const Channel* ch, std::string_view user) {
   if (ch == nullptr) return false;
   if (ch->config.type == ChannelType::kOpen) return true;
   return ch->members.find(user) != ch->members.end();

@@ -228,6 +228,14 @@ AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_vie
   if (access == Access::kUnsubscribe) return AclVerdict::kAllow;
   const Session* s = FindSession(key);
   if (access == Access::kSubscribe) return SubscribeVerdict(s, topic);
+  if (access == Access::kRead) {
+    // The hot path: once per subscriber per message.
+    const ReadCache& c = ReadTopic(topic);
+    if (IsChatKind(c.ref.kind) && c.ref.kind != TopicKind::kChatError && c.ref.kind != TopicKind::kChatInvalid) {
+      if (s == nullptr || payloadlen == 0) return AclVerdict::kDeny;  // empty: a suppressed publish
+      return ChannelRegistry::MayAccess(c.channel, s->user) ? AclVerdict::kAllow : AclVerdict::kDeny;
+    }
+  }
 
   const TopicRef ref = topics_.Parse(topic);
   switch (ref.kind) {
@@ -258,6 +266,17 @@ AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_vie
       return AclVerdict::kDeny;
   }
   return AclVerdict::kDeny;
+}
+
+const ChatService::ReadCache& ChatService::ReadTopic(std::string_view topic) {
+  ReadCache& c = read_cache_;
+  if (c.generation != channels_.generation() || c.topic != topic) {
+    c.topic.assign(topic);
+    c.ref = topics_.Parse(c.topic);
+    c.channel = IsChatKind(c.ref.kind) ? channels_.Find(c.ref.id) : nullptr;
+    c.generation = channels_.generation();
+  }
+  return c;
 }
 
 // ---------------------------------------------------------------- publish
@@ -335,14 +354,12 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
   req.from = s.user;
   req.now_ms = now_ms;
   req.limits = LimitsFor(*ch);
-  const std::string ch_id(channel);
-  AppendResult r = store_->Append(req, [this, ch_id, fields = msg.fields, from = s.user, now_ms, qos](
-                                           const AppendResult& later) {
-    if (later.status != AppendStatus::kAccepted) return;
-    broker_->Publish(Outgoing{"", topics_.ChatTopic(ch_id, "msg"),
-                              EncodeDelivery(fields, Stamp{later.seq, from, static_cast<uint64_t>(now_ms), ch_id}),
-                              qos, false});
-  });
+  AppendResult r = store_->Append(
+      req, [this, qos](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
+        if (later.status != AppendStatus::kAccepted) return;
+        broker_->Publish(Outgoing{"", topics_.ChatTopic(channel_id, "msg"),
+                                  EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel_id}), qos, false});
+      });
   switch (r.status) {
     case AppendStatus::kAccepted:
       return DeliverToChannel(topics_.ChatTopic(channel, "msg"),

@@ -155,7 +155,7 @@ AppendResult Append(Store* store, std::string_view channel, const chat::ClientMe
   req.now_ms = now_ms;
   req.limits = limits;
   std::optional<AppendResult> later;
-  AppendResult r = store->Append(req, [&later](const AppendResult& x) { later = x; });
+  AppendResult r = store->Append(req, [&later](std::string_view, const AppendResult& x, const chat::StoredMessage&) { later = x; });
   if (r.status != AppendStatus::kPending) return r;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!later && std::chrono::steady_clock::now() < deadline) {

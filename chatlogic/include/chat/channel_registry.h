@@ -26,6 +26,12 @@ class ChannelRegistry {
   // True when the channel exists and `user` may use it: any user for an
   // open channel, listed members otherwise.
   bool MayAccess(std::string_view channel, std::string_view user) const;
+  // The same rule for a channel already looked up (null: no such channel).
+  static bool MayAccess(const Channel* channel, std::string_view user);
+
+  // Changes whenever a channel is put or removed: a Channel* obtained under
+  // another generation must not be used.
+  uint64_t generation() const { return generation_; }
 
   size_t size() const { return channels_.size(); }
   // All channels, sorted by id.
@@ -33,6 +39,7 @@ class ChannelRegistry {
 
  private:
   StringMap<Channel> channels_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace chat

@@ -143,6 +143,17 @@ class ChatService {
   PresenceTracker presence_;
   StringSet presence_healed_;  // users whose stale presence was replaced
   std::unordered_map<ClientKey, Session> sessions_;
+  // READ checks come once per subscriber for the same message: the last
+  // topic's parse and channel are kept (valid for one registry generation).
+  struct ReadCache {
+    std::string topic;
+    TopicRef ref;  // views into `topic`
+    const Channel* channel = nullptr;
+    uint64_t generation = UINT64_MAX;
+  };
+  const ReadCache& ReadTopic(std::string_view topic);
+  ReadCache read_cache_;
+
   bool reloading_ = false;
   bool store_failing_ = false;
   bool republish_channels_ = true;

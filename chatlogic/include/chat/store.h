@@ -60,7 +60,10 @@ struct AppendResult {
   Status error;
 };
 
-using AppendCallback = std::function<void(const AppendResult&)>;
+// The late outcome of a kPending Append, with the stored entry (seq set)
+// when accepted. Callers keep captures small: it is built per message.
+using AppendCallback =
+    std::function<void(std::string_view channel, const AppendResult& result, const StoredMessage& message)>;
 
 struct StoreSettings {
   int64_t dedup_window_ms = 600 * 1000;
