@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "chat/hex.h"
+#include "chat/outbox.h"
 
 namespace chat {
 namespace {
@@ -92,7 +93,7 @@ constexpr size_t kPurgePerTick = 1000;
 
 }  // namespace
 
-class LocalStore final : public Store {
+class LocalStore final : public Store, public Outbox {
  public:
   LocalStore(const LocalStoreOptions& options, const StoreSettings& settings)
       : options_(options), settings_(settings) {}
@@ -113,6 +114,12 @@ class LocalStore final : public Store {
   Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) override;
   Status Epoch(std::string_view channel, std::string* epoch) override;
   Status PollCompletions() override;
+
+  Outbox* GetOutbox() override { return this; }
+  Status OutboxAdd(const AppendRequest& request, uint64_t* position) override;
+  Status OutboxRead(uint64_t after, size_t limit, std::vector<OutboxEntry>* out) override;
+  Status OutboxRemove(uint64_t upto) override;
+  Status OutboxSize(uint64_t* entries) override;
 
  private:
   // One state change: a transaction of its own (always, or after a failed
@@ -198,7 +205,7 @@ class LocalStore final : public Store {
   LocalStoreOptions options_;
   StoreSettings settings_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, hist_ = 0, dedup_ = 0, dedup_exp_ = 0, marks_ = 0, tokens_ = 0, tokens_exp_ = 0, channels_ = 0;
+  MDB_dbi meta_ = 0, hist_ = 0, dedup_ = 0, dedup_exp_ = 0, marks_ = 0, tokens_ = 0, tokens_exp_ = 0, channels_ = 0, outbox_ = 0;
   MDB_txn* group_ = nullptr;  // kEverySec: the open write transaction
   bool degraded_ = false;     // a group commit failed: commit every change on its own until one succeeds
   int64_t next_purge_ms_ = 0;
@@ -247,7 +254,7 @@ Status LocalStore::Open() {
     MDB_dbi* dbi;
   } dbs[] = {{"meta", &meta_},         {"history", &hist_}, {"dedup", &dedup_},
              {"dedup_expiry", &dedup_exp_}, {"watermarks", &marks_}, {"tokens", &tokens_},
-             {"token_expiry", &tokens_exp_}, {"channels", &channels_}};
+             {"token_expiry", &tokens_exp_}, {"channels", &channels_}, {"outbox", &outbox_}};
   for (const auto& d : dbs) {
     rc = mdb_dbi_open(t, d.name, MDB_CREATE, d.dbi);
     if (rc != 0) {
@@ -623,6 +630,100 @@ Status LocalStore::Epoch(std::string_view channel, std::string* epoch) {
   Status s = EnsureEpoch(w.txn(), channel, epoch);
   if (s.ok()) s = w.Commit();
   return s;
+}
+
+// ---------------------------------------------------------------- outbox
+// Entries: key big-endian position, value "<channel>\0<stored message>". The
+// next position lives in meta under a key no channel key can equal (channel
+// keys start with a non-empty id).
+
+namespace {
+const std::string kOutboxNextKey = std::string("\0outbox_next", 12);
+}  // namespace
+
+Status LocalStore::OutboxAdd(const AppendRequest& request, uint64_t* position) {
+  Write w(this);
+  if (Status s = w.Begin(); !s.ok()) return s;
+  const uint64_t pos = GetU64(w.txn(), meta_, kOutboxNextKey, 1);
+  std::string value(request.channel);
+  value.push_back('\0');
+  value += EncodeStored(MakeStoredMessage(request, 0));
+  Status s = Put(w.txn(), outbox_, Be64(pos), value);
+  if (s.ok()) s = PutU64(w.txn(), meta_, kOutboxNextKey, pos + 1);
+  if (s.ok()) s = w.Commit();
+  if (s.ok()) *position = pos;
+  return s;
+}
+
+Status LocalStore::OutboxRead(uint64_t after, size_t limit, std::vector<OutboxEntry>* out) {
+  out->clear();
+  // Its own read transaction: this may run on another thread, which must
+  // never touch the broker thread's open group transaction.
+  MDB_txn* t = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &t);
+  if (rc != 0) return LmdbError("read outbox", rc);
+  MDB_cursor* c = nullptr;
+  rc = mdb_cursor_open(t, outbox_, &c);
+  if (rc != 0) {
+    mdb_txn_abort(t);
+    return LmdbError("read outbox", rc);
+  }
+  const std::string start = Be64(after + 1);
+  MDB_val k = Val(start), v;
+  Status result;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && out->size() < limit;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    std::string_view value = View(v);
+    size_t nul = value.find('\0');
+    OutboxEntry e;
+    if (k.mv_size != 8 || nul == std::string_view::npos || !DecodeStored(value.substr(nul + 1), 0, &e.message)) {
+      result = Status::Corruption("local store: unreadable outbox entry");
+      break;
+    }
+    e.position = ReadBe64(k.mv_data);
+    e.channel = std::string(value.substr(0, nul));
+    out->push_back(std::move(e));
+  }
+  mdb_cursor_close(c);
+  mdb_txn_abort(t);
+  return result;
+}
+
+Status LocalStore::OutboxRemove(uint64_t upto) {
+  // Its own top-level write transaction (another thread); LMDB serialises it
+  // with the broker thread's writes.
+  MDB_txn* t = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &t);
+  if (rc != 0) return LmdbError("remove from outbox", rc);
+  MDB_cursor* c = nullptr;
+  rc = mdb_cursor_open(t, outbox_, &c);
+  if (rc == 0) {
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && k.mv_size == 8 && ReadBe64(k.mv_data) <= upto;
+         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) {
+      rc = mdb_cursor_del(c, 0);
+      if (rc != 0) break;
+    }
+    mdb_cursor_close(c);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    mdb_txn_abort(t);
+    return LmdbError("remove from outbox", rc);
+  }
+  rc = mdb_txn_commit(t);
+  return rc == 0 ? Status::Ok() : LmdbError("remove from outbox", rc);
+}
+
+Status LocalStore::OutboxSize(uint64_t* entries) {
+  MDB_txn* t = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &t);
+  if (rc != 0) return LmdbError("read outbox", rc);
+  MDB_stat st;
+  rc = mdb_stat(t, outbox_, &st);
+  mdb_txn_abort(t);
+  if (rc != 0) return LmdbError("read outbox", rc);
+  *entries = st.ms_entries;
+  return Status::Ok();
 }
 
 }  // namespace chat

@@ -76,9 +76,14 @@ struct Watermarks {
   uint64_t delivered = 0;
 };
 
+class Outbox;
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // The store's outbox (see outbox.h), or null when it keeps none.
+  virtual Outbox* GetOutbox() { return nullptr; }
 
   // Exactly once per message: dedup by (channel, message id) within the
   // dedup window, assign the channel's next seq (1, 2, 3, ... gapless), and
