@@ -37,6 +37,13 @@ DecodeOutcome Refuse(RefusalCode code, std::string reason, std::string id = {}) 
   return o;
 }
 
+// Bytes of a map header by its first byte: fixmap, map 16, map 32.
+size_t MapHeaderSize(unsigned char first) {
+  if (first == 0xde) return 3;
+  if (first == 0xdf) return 5;
+  return 1;
+}
+
 // The keys with a meaning, each allowed once.
 enum Known : unsigned { kId = 1, kTs = 2, kBody = 4, kType = 8, kMeta = 16 };
 
@@ -70,8 +77,7 @@ DecodeOutcome DecodeClientMessage(std::string_view payload, uint64_t max_body_by
 
   unsigned seen = 0;
   ClientMessage msg;
-  msgpack::sbuffer buffer(payload.size() + 16);
-  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  bool has_plugin_key = false;
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
     const auto& kv = root.via.map.ptr[i];
     const msgpack::object& v = kv.val;
@@ -102,14 +108,13 @@ DecodeOutcome DecodeClientMessage(std::string_view payload, uint64_t max_body_by
       bit = kMeta;
       if (v.type != msgpack::type::MAP) return Refuse(RefusalCode::kMalformed, "meta must be a map", id);
     } else if (IsPluginKey(kv.key)) {
-      continue;  // set by the plugin: the client's value is dropped
+      has_plugin_key = true;  // set by the plugin: the client's value is dropped
+      continue;
     }
     if (bit != 0) {
       if (seen & bit) return Refuse(RefusalCode::kMalformed, "duplicate key", id);
       seen |= bit;
     }
-    packer.pack(kv.key);
-    packer.pack(kv.val);
     ++msg.fields.count;
   }
   if (!(seen & kId)) return Refuse(RefusalCode::kMalformed, "id is required");
@@ -117,7 +122,21 @@ DecodeOutcome DecodeClientMessage(std::string_view payload, uint64_t max_body_by
   if (!(seen & kBody)) return Refuse(RefusalCode::kMalformed, "body is required", id);
 
   msg.id = std::move(id);
-  msg.fields.packed.assign(buffer.data(), buffer.size());
+  if (!has_plugin_key) {
+    // Every pair is kept: the client's own bytes after the map header are
+    // the kept fields, byte for byte.
+    msg.fields.packed.assign(payload.substr(MapHeaderSize(static_cast<unsigned char>(payload[0]))));
+  } else {
+    msgpack::sbuffer buffer(payload.size());
+    msgpack::packer<msgpack::sbuffer> packer(buffer);
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+      const auto& kv = root.via.map.ptr[i];
+      if (IsPluginKey(kv.key)) continue;
+      packer.pack(kv.key);
+      packer.pack(kv.val);
+    }
+    msg.fields.packed.assign(buffer.data(), buffer.size());
+  }
   *out = std::move(msg);
   DecodeOutcome ok;
   ok.ok = true;

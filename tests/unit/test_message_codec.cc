@@ -621,6 +621,26 @@ void test_refusal_code_names(void**) {
   assert_string_equal(chat::RefusalCodeName(RefusalCode::kUnavailable), "unavailable");
 }
 
+// Unknown values travel byte for byte, even in a non-canonical encoding that
+// a re-pack would change (5 as uint32 instead of a fixint), unless the map
+// carried a plugin key and had to be rebuilt.
+void test_unknown_values_keep_their_bytes(void**) {
+  const std::string id = "0123456789abcdef";
+  std::string payload;
+  payload += '\x84';
+  payload += std::string("\xa2id", 3) + '\xc4' + static_cast<char>(id.size()) + id;
+  payload += std::string("\xa2ts", 3) + '\x01';
+  payload += std::string("\xa4" "body", 5) + std::string("\xa2hi", 3);
+  const std::string odd = std::string("\xa1x", 2) + std::string("\xce\x00\x00\x00\x05", 5);
+  payload += odd;
+  chat::ClientMessage m;
+  chat::DecodeOutcome o = chat::DecodeClientMessage(payload, 1024, &m);
+  assert_true(o.ok);
+  assert_int_equal(m.fields.count, 4);
+  assert_true(m.fields.packed == payload.substr(1));
+  assert_true(m.fields.packed.find(odd) != std::string::npos);
+}
+
 }  // namespace
 
 int main() {
@@ -644,6 +664,7 @@ int main() {
       cmocka_unit_test(test_id_reported_when_readable),
       cmocka_unit_test(test_encode_error),
       cmocka_unit_test(test_refusal_code_names),
+      cmocka_unit_test(test_unknown_values_keep_their_bytes),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
