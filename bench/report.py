@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables for bench/run.sh: reads its results.tsv (scenario, round, broker, chatbench JSON).
 
-  report.py RESULTS.tsv          full table: medians, min-max, plugin/plain ratios, targets, correctness
+  report.py RESULTS.tsv          full table: medians, min-max, store/plain ratios per store, sync, targets, correctness
   report.py --line RESULTS.tsv   one progress line for the last run
 """
 import json
@@ -16,6 +16,7 @@ SCENARIOS = {
     "e": "e  retry storm (20% resent)",
     "f": "f  reconnect storm",
     "g": "g  1 -> 1 at 12,000 msg/s",
+    "s": "s  sync 10,000 msgs under live 2,000 msg/s",
 }
 
 # (label, path in the chatbench JSON, kind): kind "rate" (higher is better),
@@ -38,13 +39,14 @@ METRICS = {
           ("latency p99 us", "latency_us.p99", "lat")],
     "f": [("connects/s", "connects_per_s", "rate"), ("broker CPU us/connect", "broker_cpu_us_per_connect", "cost"),
           ("CONNACK p50 us", "connect_latency_us.p50", "lat"), ("CONNACK p99 us", "connect_latency_us.p99", "lat")],
+    "s": [],
     "g": [("broker CPU us/msg", "broker_cpu_us_per_accepted", "cost"), ("acked msgs/s", "acked_per_s", "rate"),
           ("latency p50 us", "latency_us.p50", "lat"), ("latency p99 us", "latency_us.p99", "lat")],
 }
 COMMON = [("other CPU (noise) cores", "other_cpu_cores", "info"), ("bench CPU cores", "client_cpu_util", "info"),
           ("broker CPU cores", "broker_cpu_util", "info")]
 
-# Targets of issue 4: (scenario, label, path, test on the median ratio or difference, text)
+# Targets of issue 4 (checked for every store): (scenario, label, path, test on the median ratio or difference, text)
 TARGETS = [
     ("a", "msgs/s >= 0.90 x plain", "acked_per_s", "ratio", lambda r: r >= 0.90),
     ("a", "broker CPU per msg <= 1.15 x plain", "broker_cpu_us_per_accepted", "ratio", lambda r: r <= 1.15),
@@ -107,13 +109,19 @@ def line(path):
         return
     r = runs[-1]
     d = r["data"]
-    head = f"[round {r['round']}] {r['scenario']} {r['broker']:5}"
+    head = f"[round {r['round']}] {r['scenario']} {r['broker']:14}"
     if not d.get("ok"):
         print(f"{head}: FAILED {d.get('errors')}")
         return
     if d.get("scenario") == "reconnect-storm":
         body = (f"connects/s={fmt(d.get('connects_per_s'))} cpu/connect={fmt(d.get('broker_cpu_us_per_connect'))}us "
                 f"refused={d.get('refused')}")
+    elif d.get("scenario") == "sync":
+        body = (f"synced/s={fmt(d.get('synced_per_s'))} "
+                f"live p50/p99/p99.9 baseline={fmt(get(d, 'live_baseline_latency_us.p50'))}/"
+                f"{fmt(get(d, 'live_baseline_latency_us.p99'))}/{fmt(get(d, 'live_baseline_latency_us.p999'))}us "
+                f"sync={fmt(get(d, 'live_sync_latency_us.p50'))}/{fmt(get(d, 'live_sync_latency_us.p99'))}/"
+                f"{fmt(get(d, 'live_sync_latency_us.p999'))}us live loss={d.get('live_loss')}")
     else:
         c = d.get("correctness", {})
         body = (f"acked/s={fmt(d.get('acked_per_s'))} deliveries/s={fmt(d.get('deliveries_per_s'))} "
@@ -127,71 +135,111 @@ def line(path):
 def table(path):
     runs = load(path)
     scen = [s for s in SCENARIOS if any(r["scenario"] == s for r in runs)]
+    stores = []  # plugin brokers ("chat" in older results: the memory store), in run order
+    for r in runs:
+        if r["broker"] != "plain" and r["broker"] not in stores:
+            stores.append(r["broker"])
     by = {}
     for r in runs:
         by.setdefault((r["scenario"], r["broker"]), {})[r["round"]] = r["data"]
 
-    def per_round(s, key):
-        plain, chat = by.get((s, "plain"), {}), by.get((s, "chat"), {})
-        out = []
-        for rnd in sorted(set(plain) | set(chat)):
-            p = get(plain.get(rnd, {}), key) if plain.get(rnd, {}).get("ok") else None
-            c = get(chat.get(rnd, {}), key) if chat.get(rnd, {}).get("ok") else None
-            out.append((rnd, p, c))
-        return out
+    def values(s, broker, key):
+        runs_b = by.get((s, broker), {})
+        return {rnd: (get(d, key) if d.get("ok") else None) for rnd, d in runs_b.items()}
+
+    def per_round(s, store, key):
+        plain, chat = values(s, "plain", key), values(s, store, key)
+        return [(rnd, plain.get(rnd), chat.get(rnd)) for rnd in sorted(set(plain) | set(chat))]
 
     rows = []
-    header = ("scenario / metric", "plain: median [min-max]", "plugin: median [min-max]",
-              "plugin/plain per round", "median ratio", "median diff")
+    header = ["scenario / metric", "plain: median [min-max]"]
+    for st in stores:
+        header += [f"{st}: median [min-max]", f"{st}/plain: median (per round)"]
     for s in scen:
-        rows.append((SCENARIOS[s], "", "", "", "", ""))
+        if s == "s":
+            continue  # plugin only: sync_table
+        rows.append([SCENARIOS[s]] + [""] * (len(header) - 1))
         for label, key, kind in METRICS[s] + COMMON:
-            pr = per_round(s, key)
-            ps = [p for _, p, _ in pr]
-            cs = [c for _, _, c in pr]
-            ratios = [c / p if (p not in (None, 0) and c is not None) else None for _, p, c in pr]
-            diffs = [c - p if (p is not None and c is not None) else None for _, p, c in pr]
-            rr = [x for x in ratios if x is not None]
-            dd = [x for x in diffs if x is not None]
-            ratio_txt = " ".join("-" if x is None else f"{x:.2f}" for x in ratios) if kind != "info" else ""
-            med_ratio = f"{statistics.median(rr):.2f}" if rr and kind != "info" else ""
-            med_diff = (f"{statistics.median(dd):+,.0f} us" if dd else "") if kind == "lat" else ""
-            rows.append(("   " + label, spread(ps), spread(cs), ratio_txt, med_ratio, med_diff))
+            row = ["   " + label, spread(list(values(s, "plain", key).values()))]
+            for st in stores:
+                pr = per_round(s, st, key)
+                row.append(spread([c for _, _, c in pr]) if (s, st) in by else "(not run)")
+                ratios = [c / p if (p not in (None, 0) and c is not None) else None for _, p, c in pr]
+                diffs = [c - p if (p is not None and c is not None) else None for _, p, c in pr]
+                rr = [x for x in ratios if x is not None]
+                dd = [x for x in diffs if x is not None]
+                cell = ""
+                if kind != "info" and rr:
+                    cell = f"{statistics.median(rr):.2f} (" + " ".join("-" if x is None else f"{x:.2f}" for x in ratios) + ")"
+                    if kind == "lat" and dd:
+                        cell += f" {statistics.median(dd):+,.0f} us"
+                row.append(cell)
+            rows.append(row)
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+
     def pr_row(r):
         print("  ".join(str(x).ljust(widths[i]) for i, x in enumerate(r)).rstrip())
     pr_row(header)
-    pr_row(tuple("-" * w for w in widths))
+    pr_row(["-" * w for w in widths])
     for r in rows:
         pr_row(r)
 
-    print("\nTargets (memory store; medians over rounds of the per-round plugin/plain ratio or difference):")
-    for s, text, key, how, test in TARGETS:
-        if s not in scen:
-            continue
-        pr = per_round(s, key)
-        vals = [(c / p if how == "ratio" else c - p) for _, p, c in pr
-                if p is not None and c is not None and (how != "ratio" or p != 0)]
-        if not vals:
-            print(f"  ({s}) {text}: no data")
-            continue
-        m = statistics.median(vals)
-        shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
-        print(f"  ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+    if any(r["scenario"] == "s" for r in runs):
+        sync_table(by, stores)
+
+    print("\nTargets (medians over rounds of the per-round store/plain ratio or difference):")
+    for st in stores:
+        for s, text, key, how, test in TARGETS:
+            if s not in scen or (s, st) not in by:
+                continue
+            pr = per_round(s, st, key)
+            vals = [(c / p if how == "ratio" else c - p) for _, p, c in pr
+                    if p is not None and c is not None and (how != "ratio" or p != 0)]
+            if not vals:
+                print(f"  {st:14} ({s}) {text}: no data")
+                continue
+            m = statistics.median(vals)
+            shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
+            print(f"  {st:14} ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+        if ("s", st) in by:
+            ok = [d for d in by[("s", st)].values() if d.get("ok")]
+            rate = statistics.median([d["synced_per_s"] for d in ok]) if ok else None
+            p99 = statistics.median([get(d, "live_sync_latency_us.p99") for d in ok]) if ok else None
+            if rate is None:
+                print(f"  {st:14} (s) sync: no data")
+            else:
+                print(f"  {st:14} (s) synced msgs/s >= 50,000: {rate:,.0f} -> {'MET' if rate >= 50000 else 'MISSED'}")
+                print(f"  {st:14} (s) live p99 during sync < 5 ms: {p99:,.0f} us -> {'MET' if p99 < 5000 else 'MISSED'}")
 
     print("\nCorrectness (sums over rounds; a chat run must show 0 loss, 0 duplicates, 0 order violations):")
     bad = False
+    brokers = ["plain"] + stores
     for s in scen:
+        if s == "s":
+            for broker in stores:
+                runs_b = list(by.get((s, broker), {}).values())
+                if not runs_b:
+                    continue
+                ok = [d for d in runs_b if d.get("ok")]
+                loss = sum((d.get("live_loss") or 0) for d in ok)
+                failed = len(runs_b) - len(ok)
+                print(f"  {s} {broker:14}: live loss {loss}" + (f", FAILED RUNS {failed}" if failed else ""))
+                bad = bad or bool(loss or failed)
+            continue
         if s == "f":
-            for broker in ("plain", "chat"):
+            for broker in brokers:
+                if (s, broker) not in by:
+                    continue
                 runs_b = by.get((s, broker), {}).values()
                 refused = sum((d.get("refused") or 0) for d in runs_b if d.get("ok"))
                 errors = sum((d.get("connect_errors") or 0) for d in runs_b if d.get("ok"))
                 inline = sum((d.get("tokens_minted_inline") or 0) for d in runs_b if d.get("ok"))
-                extra = f", tokens minted inline {inline}" if broker == "chat" else ""
-                print(f"  {s} {broker:5}: refused CONNACKs {refused}, connect errors {errors}{extra}")
+                extra = f", tokens minted inline {inline}" if broker != "plain" else ""
+                print(f"  {s} {broker:14}: refused CONNACKs {refused}, connect errors {errors}{extra}")
             continue
-        for broker in ("plain", "chat"):
+        for broker in brokers:
+            if (s, broker) not in by:
+                continue
             runs_b = list(by.get((s, broker), {}).values())
             ok = [d for d in runs_b if d.get("ok")]
             tot = {}
@@ -200,29 +248,67 @@ def table(path):
                     tot[k] = tot.get(k, 0) + v
             failed = len(runs_b) - len(ok)
             keys = ["loss", "duplicates", "order_violations", "unacked", "malformed", "dead_subscribers"]
-            if broker == "chat":
+            if broker != "plain":
                 keys[3:3] = ["id_duplicates", "refusals"]
             text = ", ".join(f"{k} {tot.get(k, 0)}" for k in keys)
             extra = f", retries sent {tot.get('retries_sent', 0)}" if tot.get("retries_sent") else ""
-            print(f"  {s} {broker:5}: {text}{extra}" + (f", FAILED RUNS {failed}" if failed else ""))
-            if broker == "chat" and (failed or any(tot.get(k, 0) for k in
-                                                   ("loss", "duplicates", "order_violations", "id_duplicates"))):
+            print(f"  {s} {broker:14}: {text}{extra}" + (f", FAILED RUNS {failed}" if failed else ""))
+            if broker != "plain" and (failed or any(tot.get(k, 0) for k in
+                                                    ("loss", "duplicates", "order_violations", "id_duplicates"))):
                 bad = True
     errors = {}
     for r in runs:
         for k, v in (r["data"].get("errors") or {}).items():
             errors[f"{r['scenario']} {r['broker']}: {k}"] = errors.get(f"{r['scenario']} {r['broker']}: {k}", 0) + v
     if errors:
-        print("\nErrors reported by chatbench:")
+        print("\nErrors reported by chatbench/syncbench:")
         for k, v in sorted(errors.items()):
             print(f"  {k} (x{v})")
     noisy = [r for r in runs if r["data"].get("ok") and (r["data"].get("other_cpu_cores") or 0) > 0.15]
     if noisy:
         print(f"\nNoise: {len(noisy)} of {len(runs)} runs saw more than 0.15 cores used by other processes; "
-              "their numbers are suspect on a 2-core machine.")
+              "their numbers are suspect on a 2-core machine: "
+              + ", ".join(f"r{r['round']}/{r['scenario']}/{r['broker']} {fmt(r['data'].get('other_cpu_cores'))}"
+                          for r in noisy[:12]) + (" ..." if len(noisy) > 12 else ""))
     else:
         print("\nNoise: no run saw more than 0.15 cores used by other processes.")
     print("CORRECTNESS: " + ("FAILED (see above)" if bad else "ok"))
+
+
+SYNC_METRICS = [
+    ("synced msgs/s", "synced_per_s"),
+    ("full history syncs (10,000 msgs each)", "sync_full_cycles"),
+    ("live p50 us, baseline (no sync)", "live_baseline_latency_us.p50"),
+    ("live p50 us, during sync", "live_sync_latency_us.p50"),
+    ("live p99 us, baseline (no sync)", "live_baseline_latency_us.p99"),
+    ("live p99 us, during sync", "live_sync_latency_us.p99"),
+    ("live p99.9 us, baseline (no sync)", "live_baseline_latency_us.p999"),
+    ("live p99.9 us, during sync", "live_sync_latency_us.p999"),
+    ("live max us, during sync", "live_sync_latency_us.max"),
+    ("preload msgs/s (10,000 at QoS 1)", "preload_per_s"),
+    ("broker CPU cores, baseline", "broker_cpu_util_baseline"),
+    ("broker CPU cores, during sync", "broker_cpu_util"),
+    ("bench CPU cores, during sync", "client_cpu_util"),
+    ("other CPU (noise) cores", "other_cpu_cores"),
+]
+
+
+def sync_table(by, stores):
+    print("\ns  sync under live traffic (plugin only: plain Mosquitto has no sync; median [min-max] over rounds)")
+    header = ["metric"] + stores
+    rows = []
+    for label, key in SYNC_METRICS:
+        row = ["   " + label]
+        for st in stores:
+            runs_b = by.get(("s", st))
+            if not runs_b:
+                row.append("(not run)")
+                continue
+            row.append(spread([get(d, key) if d.get("ok") else None for d in runs_b.values()]))
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths]] + rows:
+        print("  ".join(str(x).ljust(widths[i]) for i, x in enumerate(r)).rstrip())
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 # Benchmark driver: plain Mosquitto against Mosquitto + mosquitto_chat.
 #
 # Starts every broker it needs on free loopback ports, runs each scenario
-# against plain and plugin alternately (plain, plugin, plain, plugin, ...),
-# for --rounds rounds, with a fresh broker for every run, and prints per
-# scenario and metric the median and min-max of each broker, and the
-# plugin/plain ratio per round and its median.
+# against plain and then the plugin with each store of --stores, alternately
+# per round (plain, memory, local-everysec, local-always, plain, ...), for
+# --rounds rounds, with a fresh broker and a fresh state directory for every
+# run, and prints per scenario and metric the median and min-max of each
+# broker, and per store the store/plain ratio per round and its median.
 #
-#   bench/run.sh                              # all scenarios, 3 rounds
+#   bench/run.sh                              # all scenarios, 3 rounds, all stores
+#   bench/run.sh --stores memory              # plain vs memory store only
 #   bench/run.sh --only a,d --rounds 5 --duration 10
 #   BUILD_DIR=/path/to/build bench/run.sh
 #
@@ -23,14 +25,27 @@
 #      fresh token each (plugin) or anonymous (plain)
 #   g  1 -> 1 at a fixed 12,000 msg/s: broker CPU per message at equal load
 #      (at unlimited rate the faster broker also batches more per wake-up)
+#   s  plugin only (plain Mosquitto has no sync; build/bench/syncbench): one
+#      channel preloaded with 10,000 messages, one client syncs the whole
+#      history again and again in pages of 1,000 while a pair runs live
+#      traffic at 2,000 msg/s on another channel: messages synced per second,
+#      live latency during the sync vs a baseline period without it
+#
+# Stores: memory (plugin_opt_store memory), local-everysec and local-always
+# (plugin_opt_store local, plugin_opt_local_fsync everysec|always). The
+# local-always store pays one fsync per message, so by default it runs only
+# scenarios a and d (--always-only); this keeps the default run under 15 min
+# on a 2-core machine (5 s measured + 2 s warm-up per run: about 13 min).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 ROUNDS=3
-ONLY="a,b,c,d,e,f,g"
-DURATION=8
+ONLY="a,b,c,d,e,f,g,s"
+STORES="memory,local-everysec,local-always"
+ALWAYS_ONLY="a,d"
+DURATION=5
 WARMUP=2
 KID_ALG=es256
 OUT=""
@@ -42,13 +57,16 @@ usage() {
   cat <<'TXT'
 options:
   --rounds N        rounds of every scenario [3]
-  --only LIST       scenarios to run, e.g. a,c [a,b,c,d,e,f,g]
-  --duration S      measured seconds per run [8]
+  --only LIST       scenarios to run, e.g. a,c [a,b,c,d,e,f,g,s]
+  --stores LIST     plugin stores, each against plain: memory, local-everysec,
+                    local-always [memory,local-everysec,local-always]
+  --always-only L   scenarios the local-always store runs ("all": every one) [a,d]
+  --duration S      measured seconds per run (s: the sync period) [5]
   --warmup S        warm-up seconds per run, not measured [2]
   --kid es256|hs256 token algorithm of the plugin runs [es256]
   --out DIR         keep results, configs and logs in DIR [a temp dir, removed]
 env: BUILD_DIR (default <repo>/build) holding bench/chatbench, tools/chatctl,
-     plugin/mosquitto_chat.so (scripts/build.sh builds them)
+     bench/syncbench, plugin/mosquitto_chat.so (scripts/build.sh builds them)
 TXT
 }
 
@@ -56,6 +74,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --stores) STORES="$2"; shift 2 ;;
+    --always-only) ALWAYS_ONLY="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
     --kid) KID_ALG="$2"; shift 2 ;;
@@ -67,9 +87,10 @@ done
 case "$KID_ALG" in es256|hs256) ;; *) echo "run.sh: --kid must be es256 or hs256" >&2; exit 2 ;; esac
 
 CHATBENCH="$BUILD_DIR/bench/chatbench"
+SYNCBENCH="$BUILD_DIR/bench/syncbench"
 CHATCTL="$BUILD_DIR/tools/chatctl"
 PLUGIN="$BUILD_DIR/plugin/mosquitto_chat.so"
-for f in "$CHATBENCH" "$CHATCTL" "$PLUGIN"; do
+for f in "$CHATBENCH" "$SYNCBENCH" "$CHATCTL" "$PLUGIN"; do
   [ -e "$f" ] || { echo "run.sh: $f is missing; build first: BUILD_DIR=$BUILD_DIR scripts/build.sh" >&2; exit 1; }
 done
 command -v mosquitto >/dev/null || { echo "run.sh: mosquitto not found (scripts/install-deps.sh)" >&2; exit 1; }
@@ -112,7 +133,7 @@ KID="bench-$KID_ALG"
 
 port_in_use() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 
-# start_broker plain|chat RUNDIR: starts a broker on a free port; sets
+# start_broker plain|STORE RUNDIR: starts a broker on a free port; sets
 # BROKER_PID and BROKER_PORT.
 start_broker() {
   local kind="$1" dir="$2" attempt port
@@ -136,7 +157,12 @@ start_broker() {
       else
         echo "allow_anonymous false"
         echo "plugin $PLUGIN"
-        echo "plugin_opt_store memory"
+        case "$kind" in
+          memory) echo "plugin_opt_store memory" ;;
+          local-everysec|local-always)
+            echo "plugin_opt_store local"
+            echo "plugin_opt_local_fsync ${kind#local-}" ;;
+        esac
         echo "plugin_opt_jwks_file $OUT/keys.public.json"
         echo "plugin_opt_local_dir $dir"
         echo "plugin_opt_node_id bench"
@@ -169,45 +195,62 @@ scenario_args() {  # scenario broker
        else echo "$common --publishers 2 --subscribers 2 --window 32"; fi ;;
     f) echo "--duration $DURATION --warmup $WARMUP --reconnect-storm --window 32" ;;
     g) echo "$common --publishers 1 --subscribers 1 --rate 12000" ;;
+    s) echo "--history 10000 --page 1000 --rate 2000 --payload 100 --warmup 1 --baseline $(( DURATION > 3 ? DURATION - 2 : DURATION )) --duration $DURATION" ;;
     *) return 1 ;;
   esac
 }
 
 IFS=',' read -r -a SCENARIOS <<< "$ONLY"
 for s in "${SCENARIOS[@]}"; do
-  scenario_args "$s" plain >/dev/null || { echo "run.sh: unknown scenario '$s' (a-g)" >&2; exit 2; }
+  scenario_args "$s" plain >/dev/null || { echo "run.sh: unknown scenario '$s' (a-g, s)" >&2; exit 2; }
 done
+IFS=',' read -r -a STORE_LIST <<< "$STORES"
+for st in "${STORE_LIST[@]}"; do
+  case "$st" in memory|local-everysec|local-always) ;;
+    *) echo "run.sh: unknown store '$st' (memory, local-everysec, local-always)" >&2; exit 2 ;; esac
+done
+# store_runs STORE SCENARIO: whether that store runs that scenario.
+store_runs() {
+  [ "$1" != local-always ] || [ "$ALWAYS_ONLY" = all ] || [[ ",$ALWAYS_ONLY," == *",$2,"* ]]
+}
 
-echo "== chatbench: plain Mosquitto vs Mosquitto + mosquitto_chat"
+echo "== chatbench: plain Mosquitto vs Mosquitto + mosquitto_chat ($STORES)"
 echo "command:   $COMMAND"
 echo "machine:   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r)"
 echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1)"
 BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
 SANITIZE="$(sed -n 's/^CHAT_SANITIZE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
-echo "plugin:    $PLUGIN (build ${BUILD_TYPE:-unknown}, store memory, tokens $KID)"
+echo "plugin:    $PLUGIN (build ${BUILD_TYPE:-unknown}, tokens $KID)"
+echo "stores:    $STORES; each on a fresh broker and state dir$( [[ ",$STORES," == *",local-always,"* ]] && [ "$ALWAYS_ONLY" != all ] && echo "; local-always (one fsync per message) runs only scenarios $ALWAYS_ONLY (--always-only)")"
 case "${SANITIZE^^}" in ON|TRUE|1|YES)
   echo "run.sh: WARNING: $BUILD_DIR is a sanitizer build (CHAT_SANITIZE=$SANITIZE): its numbers say nothing about production" >&2 ;;
 esac
 case "$BUILD_TYPE" in Debug|"")
   echo "run.sh: WARNING: $BUILD_DIR is not an optimised build (CMAKE_BUILD_TYPE=${BUILD_TYPE:-unset})" >&2 ;;
 esac
-echo "runs:      scenarios $ONLY, $ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run"
+echo "runs:      scenarios $ONLY, $ROUNDS round(s), ${WARMUP}s warm-up + ${DURATION}s measured per run (s: 1s warm-up, $(( DURATION > 3 ? DURATION - 2 : DURATION ))s live only, ${DURATION}s live + sync)"
 echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
 echo "results:   $OUT$( [ "$KEEP" = 0 ] && echo ' (removed at exit; --out DIR keeps them)')"
 echo
 
-run_one() {  # round scenario kind
-  local round="$1" s="$2" kind="$3" dir args json rc
+run_one() {  # round scenario kind (plain or a store)
+  local round="$1" s="$2" kind="$3" dir args json rc bench="$CHATBENCH"
   dir="$OUT/r$round-$s-$kind"
   start_broker "$kind" "$dir" || { printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" '{"ok":false,"errors":{"broker did not start":1}}' >> "$RESULTS"; return; }
   args="$(scenario_args "$s" "$kind") --port $BROKER_PORT --broker-pid $BROKER_PID --json"
-  [ "$kind" = chat ] && args="$args --mode chat --keys $OUT/keys.private.json --kid $KID"
-  echo "$CHATBENCH $args" >> "$OUT/commands.txt"
+  if [ "$s" = s ]; then
+    bench="$SYNCBENCH"
+    args="$args --keys $OUT/keys.private.json --kid $KID"
+  elif [ "$kind" != plain ]; then
+    args="$args --mode chat --keys $OUT/keys.private.json --kid $KID"
+  fi
+  echo "$kind: $bench $args" >> "$OUT/commands.txt"
   rc=0
   # shellcheck disable=SC2086
-  json="$("$CHATBENCH" $args 2> "$dir/chatbench.err")" || rc=$?
+  json="$("$bench" $args 2> "$dir/chatbench.err")" || rc=$?
   kill -0 "$BROKER_PID" 2>/dev/null || echo "run.sh: the $kind broker died during r$round/$s; see $dir/broker.log" >&2
   stop_broker
+  rm -rf "$dir/chat.lmdb"  # the local store's data: up to ~100 MB per run
   if [ -z "$json" ]; then
     json="{\"ok\":false,\"errors\":{\"chatbench exited $rc without a result\":1}}"
   fi
@@ -218,8 +261,10 @@ run_one() {  # round scenario kind
 START=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SCENARIOS[@]}"; do
-    run_one "$round" "$s" plain
-    run_one "$round" "$s" chat
+    [ "$s" = s ] || run_one "$round" "$s" plain  # plain Mosquitto has no sync
+    for st in "${STORE_LIST[@]}"; do
+      if store_runs "$st" "$s"; then run_one "$round" "$s" "$st"; fi
+    done
   done
 done
 echo
@@ -228,4 +273,4 @@ echo
 python3 "$HERE/report.py" "$RESULTS"
 echo
 echo "chatbench commands of round 1 (ports and PIDs change every run; all in $OUT/commands.txt):"
-head -n $(( 2 * ${#SCENARIOS[@]} )) "$OUT/commands.txt" | sed 's/^/  /'
+awk -v n="$(grep -c . "$OUT/commands.txt")" -v r="$ROUNDS" 'NR <= n / r' "$OUT/commands.txt" | sed 's/^/  /'
