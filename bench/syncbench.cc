@@ -155,6 +155,7 @@ class Client {
     m_ = mosquitto_new(nullptr, true, this);
     if (!m_) return false;
     mosquitto_int_option(m_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(m_, MOSQ_OPT_TCP_NODELAY, 1);  // else Nagle holds a sync request behind PUBACKs for a delayed ACK (40 ms)
     mosquitto_max_inflight_messages_set(m_, static_cast<unsigned>(c.window));
     mosquitto_connect_callback_set(m_, [](mosquitto*, void* ud, int rc) { static_cast<Client*>(ud)->Set(&Client::connack_, rc); });
     mosquitto_subscribe_callback_set(m_, [](mosquitto*, void* ud, int, int n, const int* g) {
