@@ -35,7 +35,7 @@
 # (plugin_opt_store local, plugin_opt_local_fsync everysec|always). The
 # local-always store pays one fsync per message, so by default it runs only
 # scenarios a and d (--always-only); this keeps the default run under 15 min
-# on a 2-core machine (5 s measured + 2 s warm-up per run: about 13 min).
+# on a 2-core machine (5 s measured + 2 s warm-up per run: about 11 min).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
