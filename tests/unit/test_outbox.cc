@@ -25,13 +25,25 @@ std::string TempDir() {
   return std::string(d) + "/store";
 }
 
+// The store's clock: everysec commits its group transaction only at a tick
+// at least 20 ms after the transaction began, so tests move it explicitly.
+FakeEnv clock_env(1700000000000);
+
+// A broker tick after enough time for everysec to commit.
+void Tick(Store* s) {
+  clock_env.AdvanceMs(25);
+  s->PollCompletions();
+}
+
 std::unique_ptr<Store> Open(const std::string& dir, FsyncMode fsync) {
   LocalStoreOptions o;
   o.dir = dir;
   o.fsync = fsync;
   o.map_size_bytes = uint64_t{1} << 30;
   std::unique_ptr<Store> s;
-  Status st = OpenLocalStore(o, StoreSettings{}, &s);
+  StoreSettings settings;
+  settings.env = &clock_env;
+  Status st = OpenLocalStore(o, settings, &s);
   assert_true(st.ok());
   return s;
 }
@@ -64,7 +76,7 @@ void test_order_paging_and_removal(void**) {
     Outbox* box = store->GetOutbox();
     assert_non_null(box);
     for (int i = 1; i <= 5; ++i) assert_int_equal(Add(box, i % 2 ? "odd" : "even", i), i);
-    store->PollCompletions();  // everysec: commit the loop iteration
+    Tick(store.get());  // everysec: commit
     auto all = ReadAll(box);
     assert_int_equal(all.size(), 5);
     for (int i = 0; i < 5; ++i) {
@@ -99,7 +111,7 @@ void test_survives_reopening(void**) {
   {
     auto store = Open(dir, FsyncMode::kEverySec);
     for (int i = 1; i <= 3; ++i) Add(store->GetOutbox(), "room", i);
-    store->PollCompletions();
+    Tick(store.get());
     assert_true(store->GetOutbox()->OutboxRemove(1).ok());
   }
   auto store = Open(dir, FsyncMode::kEverySec);
@@ -115,8 +127,11 @@ void test_another_thread_sees_committed_entries_only(void**) {
   Add(box, "room", 1);
   std::vector<OutboxEntry> seen;
   std::thread([&] { seen = ReadAll(box); }).join();
-  assert_int_equal(seen.size(), 0);  // not committed until the loop iteration ends
-  store->PollCompletions();
+  assert_int_equal(seen.size(), 0);  // not committed yet
+  store->PollCompletions();           // a tick within 20 ms: still open
+  std::thread([&] { seen = ReadAll(box); }).join();
+  assert_int_equal(seen.size(), 0);
+  Tick(store.get());
   std::thread([&] { seen = ReadAll(box); }).join();
   assert_int_equal(seen.size(), 1);
 }
@@ -144,9 +159,9 @@ void test_concurrent_drain_loses_nothing(void**) {
   });
   for (int i = 1; i <= kTotal; ++i) {
     Add(box, "room", i);
-    if (i % 25 == 0) store->PollCompletions();  // a broker loop iteration
+    if (i % 25 == 0) Tick(store.get());
   }
-  store->PollCompletions();
+  Tick(store.get());
   done = true;
   drainer.join();
   assert_int_equal(drained.size(), kTotal);

@@ -6,10 +6,11 @@
 //    fsync'd before the call returns: an acknowledged message survives
 //    kill -9 and power loss.
 //  - kEverySec: changes go into one open write transaction, committed at
-//    every broker tick (each main-loop iteration) without fsync; a
-//    background thread syncs the file once a second. kill -9 between a
-//    change and the end of its loop iteration, or a machine crash within
-//    about a second, can lose acknowledged messages.
+//    the first broker tick at least 20 ms after it began, without fsync; a
+//    background thread syncs the file once a second. kill -9 can lose the
+//    acknowledged changes of those last ~20 ms (the last idle tick's
+//    worth, about 100 ms, when the broker is idle), a machine crash about a
+//    second of them.
 // A full disk fails the call (the message is not acknowledged); the next
 // calls succeed again once space is free.
 #pragma once
