@@ -17,6 +17,7 @@
 
 #include "chat/base64url.h"
 #include "openssl_handles.h"
+#include "p256_key.h"
 
 namespace chat {
 namespace {
@@ -107,37 +108,6 @@ class EcKey final : public VerificationKey {
   ossl::PkeyPtr pkey_;
 };
 
-// Builds a P-256 public key from affine coordinates and checks that the point
-// is on the curve. nullptr on any failure.
-ossl::PkeyPtr P256PublicKey(const std::string& x, const std::string& y) {
-  ossl::ErrorMark mark;
-  unsigned char point[1 + 2 * kP256CoordBytes];
-  point[0] = 0x04;  // uncompressed
-  std::copy(x.begin(), x.end(), point + 1);
-  std::copy(y.begin(), y.end(), point + 1 + kP256CoordBytes);
-
-  ossl::ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
-          1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) !=
-          1) {
-    return nullptr;
-  }
-  ossl::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  ossl::PkeyCtxPtr ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
-  EVP_PKEY* raw = nullptr;
-  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return nullptr;
-  ossl::PkeyPtr pkey(raw);
-  // fromdata already refuses most bad points; the explicit check is the
-  // documented guarantee (on the curve, not infinity, right order).
-  ossl::PkeyCtxPtr check(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) return nullptr;
-  return pkey;
-}
 
 // Reads a required base64url string member.
 Status DecodeMember(const json& jwk, const char* name, std::string* out) {
@@ -211,7 +181,7 @@ Status ParseKey(const json& jwk, std::string* kid, std::unique_ptr<VerificationK
   if (x.size() != kP256CoordBytes || y.size() != kP256CoordBytes) {
     return Status::InvalidArgument("EC key coordinates must be 32 bytes each");
   }
-  ossl::PkeyPtr pkey = P256PublicKey(x, y);
+  ossl::PkeyPtr pkey = MakeP256Key(x, y, nullptr);
   if (!pkey) return Status::InvalidArgument("EC key is not a valid P-256 point");
   *key = std::make_unique<EcKey>(std::move(pkey));
   return Status::Ok();

@@ -17,6 +17,7 @@
 
 #include "chat/base64url.h"
 #include "openssl_handles.h"
+#include "p256_key.h"
 
 namespace chat {
 namespace {
@@ -47,37 +48,6 @@ Status DecodeMember(const json& jwk, const char* name, std::string* out) {
 
 // A P-256 key pair from x, y, d, checked for consistency so that a broken
 // private JWKS fails here instead of producing tokens nobody accepts.
-ossl::PkeyPtr P256KeyPair(const std::string& x, const std::string& y, const std::string& d) {
-  unsigned char point[1 + 2 * kP256Bytes];
-  point[0] = 0x04;
-  std::copy(x.begin(), x.end(), point + 1);
-  std::copy(y.begin(), y.end(), point + 1 + kP256Bytes);
-  ossl::BignumClearPtr priv(BN_secure_new());
-  if (!priv || BN_bin2bn(reinterpret_cast<const unsigned char*>(d.data()),
-                         static_cast<int>(d.size()), priv.get()) == nullptr) {
-    return nullptr;
-  }
-  ossl::ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
-          1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) !=
-          1 ||
-      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) != 1) {
-    return nullptr;
-  }
-  ossl::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  ossl::PkeyCtxPtr ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
-  EVP_PKEY* raw = nullptr;
-  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1) return nullptr;
-  ossl::PkeyPtr pkey(raw);
-  ossl::PkeyCtxPtr check(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
-  if (!check || EVP_PKEY_check(check.get()) != 1) return nullptr;  // also pairwise
-  return pkey;
-}
 
 bool SignEs256(EVP_PKEY* pkey, std::string_view input, std::string* raw_sig) {
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
@@ -184,7 +154,7 @@ Status Mint(std::string_view private_jwks_json, std::string_view kid, std::strin
     if (x.size() != kP256Bytes || y.size() != kP256Bytes || d.value.size() != kP256Bytes) {
       return Status::InvalidArgument("EC key x, y and d must be 32 bytes each");
     }
-    ossl::PkeyPtr pkey = P256KeyPair(x, y, d.value);
+    ossl::PkeyPtr pkey = MakeP256Key(x, y, &d.value);
     if (!pkey) return Status::InvalidArgument("EC key is not a valid P-256 key pair");
     if (!SignEs256(pkey.get(), signing_input, &signature)) {
       return Status::Unavailable("ECDSA signing failed");
