@@ -39,6 +39,10 @@ void MosquittoBrokerPort::Publish(chat::Outgoing m) {
   }
 }
 
+void MosquittoBrokerPort::Kick(const std::string& client_id) {
+  mosquitto_kick_client_by_clientid(client_id.c_str(), false);
+}
+
 void MosquittoBrokerPort::Log(chat::LogLevel level, const std::string& line) { LogLine(level, line); }
 
 }  // namespace chat_plugin

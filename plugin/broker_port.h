@@ -10,6 +10,7 @@ class MosquittoBrokerPort final : public chat::BrokerPort {
  public:
   void Publish(chat::Outgoing message) override;
   void Log(chat::LogLevel level, const std::string& line) override;
+  void Kick(const std::string& client_id) override;
 };
 
 // Logs through the broker with the plugin's prefix.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "chat/hex.h"
@@ -32,6 +34,7 @@ Status ChatService::Start() {
   Status s = store_->LoadChannels(&configs);
   if (!s.ok()) return Status(s);
   for (const auto& c : configs) channels_.Put(c);
+  store_->SetListener(this);
   bool changed = false;
   s = jwks_.Refresh(/*force=*/true, &changed);
   if (!s.ok()) return Status::InvalidArgument("plugin_opt_jwks_file: " + s.message());
@@ -108,6 +111,7 @@ AuthDecision ChatService::OnBasicAuth(ClientKey key, std::string_view client_id,
   s.user = claims.sub;
   s.client_id = std::string(client_id);
   s.token_hash = token_hash;
+  s.jti = claims.jti;
   s.admin = claims.admin;
   sessions_.emplace(key, std::move(s));
   PublishPresence(presence_.Connected(claims.sub, now_ms));
@@ -133,12 +137,18 @@ void ChatService::OnDisconnect(ClientKey key, bool clean) {
 }
 
 void ChatService::PublishPresence(const Presence& p) {
+  if (store_->clustered()) {
+    store_->ReportDevices(p.user, p.devices, env_->NowMs());
+    return;
+  }
   presence_healed_.erase(p.user);
   broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(p.user), EncodePresence(p), 1, true});
 }
 
 bool ChatService::IsStalePresence(std::string_view user, std::string_view payload) {
-  if (presence_.Devices(user) > 0) return false;
+  // In a cluster the store republishes every user's cluster-wide presence
+  // whenever it (re)connects, which replaces whatever an earlier run left.
+  if (store_->clustered() || presence_.Devices(user) > 0) return false;
   Presence p;
   if (!DecodePresence(payload, &p) || !p.online) return false;
   if (presence_healed_.insert(std::string(user)).second) {
@@ -398,39 +408,50 @@ PublishDecision ChatService::HandleSync(const Session& s, std::string_view chann
   if (!DecodeSyncRequest(payload, &req, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
   const Channel* ch = channels_.Find(channel);
   const uint64_t limit = std::min<uint64_t>(req.limit.value_or(kDefaultSyncLimit), options_.sync_limit_max);
-  const int64_t now_ms = env_->NowMs();
+  Store::SyncQuery q;
+  q.channel = std::string(channel);
+  q.user = s.user;
+  q.after = req.after;
+  q.limit = limit;
+  q.now_ms = env_->NowMs();
+  q.limits = LimitsFor(*ch);
+  // The reply may come later (a remote store): keep what it needs by value.
+  store_->ReadSync(q, [this, client_id = s.client_id, after = req.after, channel = q.channel](
+                          const Status& st, const Store::SyncSnapshot& snap) {
+    SendSyncReply(client_id, channel, after, st, snap);
+  });
+  return {PublishVerdict::kSuppress, {}, false};  // the request itself reaches nobody
+}
 
-  SyncReply reply;
-  reply.after = req.after;
-  std::vector<StoredMessage> page;
-  uint64_t first_kept = 0;
-  Watermarks marks;
-  Status st = store_->Head(channel, &reply.head);
-  if (st.ok()) st = store_->Epoch(channel, &reply.epoch);
-  if (st.ok()) st = store_->GetWatermarks(channel, s.user, &marks);
-  if (st.ok()) st = store_->ReadHistory(channel, req.after, limit, now_ms, LimitsFor(*ch), &page, &first_kept);
+void ChatService::SendSyncReply(const std::string& client_id, const std::string& channel, uint64_t after,
+                                const Status& st, const Store::SyncSnapshot& snap) {
   if (!st.ok()) {
-    Log(LogLevel::kError, "sync of channel '" + std::string(channel) + "' failed: " + st.ToString());
-    return RefuseChat(s, channel, RefusalCode::kUnavailable, "history is unavailable", {});
+    Log(LogLevel::kError, "sync of channel '" + channel + "' for '" + client_id + "' failed: " + st.ToString());
+    broker_->Publish(Outgoing{client_id, topics_.ChatTopic(channel, "error"),
+                              EncodeError(RefusalCode::kUnavailable, "history is unavailable", {}), 1, false});
+    return;
   }
   const std::string msg_topic = topics_.ChatTopic(channel, "msg");
-  for (const StoredMessage& m : page) {
-    broker_->Publish(Outgoing{s.client_id, msg_topic, EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}),
+  for (const StoredMessage& m : snap.page) {
+    broker_->Publish(Outgoing{client_id, msg_topic, EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}),
                               1, false});
   }
-  reply.read = marks.read;
-  reply.delivered = marks.delivered;
-  if (first_kept > req.after + 1 && req.after < reply.head) reply.trimmed = first_kept;
-  if (!page.empty()) {
-    reply.last = page.back().seq;
+  SyncReply reply;
+  reply.after = after;
+  reply.head = snap.head;
+  reply.epoch = snap.epoch;
+  reply.read = snap.marks.read;
+  reply.delivered = snap.marks.delivered;
+  if (snap.first_kept > after + 1 && after < snap.head) reply.trimmed = snap.first_kept;
+  if (!snap.page.empty()) {
+    reply.last = snap.page.back().seq;
   } else {
     // Nothing to send: the client may continue from here (past what
     // retention dropped, never past head).
-    reply.last = std::max(req.after, std::min(reply.head, first_kept - 1));
+    reply.last = std::max(after, std::min(snap.head, snap.first_kept - 1));
   }
   reply.more = reply.last < reply.head;
-  broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "sync"), EncodeSyncReply(reply), 1, false});
-  return {PublishVerdict::kSuppress, {}, false};  // the request itself reaches nobody
+  broker_->Publish(Outgoing{client_id, topics_.ChatTopic(channel, "sync"), EncodeSyncReply(reply), 1, false});
 }
 
 PublishDecision ChatService::HandleReceipt(const Session& s, const Channel& ch, std::string_view payload, int qos) {
@@ -439,14 +460,46 @@ PublishDecision ChatService::HandleReceipt(const Session& s, const Channel& ch, 
   std::string reason;
   if (!DecodeReceipt(payload, &req, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
   if (!ch.config.receipts) return {PublishVerdict::kSuppress, {}, false};  // switched off for this channel
-  Watermarks now;
-  bool advanced = false;
-  Status st = store_->AdvanceWatermark(channel, s.user, req.kind, req.upto, &now, &advanced);
-  if (!st.ok()) return StoreFailure(s, channel, st, {});
-  if (!advanced || ch.config.type == ChannelType::kOpen) return {PublishVerdict::kSuppress, {}, false};
-  const uint64_t upto = req.kind == ReceiptKind::kRead ? now.read : now.delivered;
-  return DeliverToChannel(topics_.ChatTopic(channel, "receipt"),
-                          EncodeReceipt(req.kind, upto, s.user, static_cast<uint64_t>(env_->NowMs()), channel), qos);
+  // The outcome may come before AdvanceWatermark returns (a local store:
+  // answer the publish itself) or later (a remote store: publish anew).
+  struct Pending {
+    bool returned = false;
+    std::optional<PublishDecision> decision;
+  };
+  auto pending = std::make_shared<Pending>();
+  const bool broadcast = ch.config.type != ChannelType::kOpen;
+  store_->AdvanceWatermark(
+      channel, s.user, req.kind, req.upto,
+      [this, pending, broadcast, qos, kind = req.kind, channel, user = s.user, client_id = s.client_id](
+          const Status& st, const Watermarks& now, bool advanced) {
+        PublishDecision d{PublishVerdict::kSuppress, {}, false};
+        if (!st.ok()) {
+          if (!pending->returned) {
+            Session who;
+            who.user = user;
+            who.client_id = client_id;
+            d = StoreFailure(who, channel, st, {});
+          } else {
+            Log(LogLevel::kError, "receipt of '" + client_id + "' in channel '" + channel + "' not stored: " +
+                                      st.ToString());
+            broker_->Publish(Outgoing{client_id, topics_.ChatTopic(channel, "error"),
+                                      EncodeError(RefusalCode::kUnavailable, "could not be stored", {}), 1, false});
+          }
+        } else if (advanced && broadcast) {
+          const uint64_t upto = kind == ReceiptKind::kRead ? now.read : now.delivered;
+          std::string event = EncodeReceipt(kind, upto, user, static_cast<uint64_t>(env_->NowMs()), channel);
+          store_->ShareEvent(channel, "receipt", event);
+          if (!pending->returned) {
+            d = DeliverToChannel(topics_.ChatTopic(channel, "receipt"), std::move(event), qos);
+          } else {
+            broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, "receipt"), std::move(event), qos, false});
+          }
+        }
+        pending->decision = std::move(d);
+      });
+  pending->returned = true;
+  if (pending->decision) return std::move(*pending->decision);
+  return {PublishVerdict::kSuppress, {}, false};
 }
 
 PublishDecision ChatService::HandleTyping(const Session& s, const Channel& ch, std::string_view payload, int qos) {
@@ -456,8 +509,9 @@ PublishDecision ChatService::HandleTyping(const Session& s, const Channel& ch, s
   if (!DecodeTyping(payload, &started, &reason)) return RefuseChat(s, channel, RefusalCode::kMalformed, reason, {});
   const int64_t now_ms = env_->NowMs();
   if (!ch.config.typing || !typing_.Allow(channel, s.user, now_ms)) return {PublishVerdict::kSuppress, {}, false};
-  return DeliverToChannel(topics_.ChatTopic(channel, "typing"),
-                          EncodeTyping(started, s.user, static_cast<uint64_t>(now_ms), channel), qos);
+  std::string event = EncodeTyping(started, s.user, static_cast<uint64_t>(now_ms), channel);
+  store_->ShareEvent(channel, "typing", event);
+  return DeliverToChannel(topics_.ChatTopic(channel, "typing"), std::move(event), qos);
 }
 
 // ---------------------------------------------------------------- administration
@@ -492,6 +546,44 @@ PublishDecision ChatService::HandleChannelDocument(const Session& s, std::string
   Log(LogLevel::kInfo, "channel '" + config.id + "' (" + ChannelTypeName(config.type) + ", " +
                            std::to_string(config.members.size()) + " members) set by " + s.user);
   return {PublishVerdict::kDeliver, ToChannelDocument(config), true};
+}
+
+// ---------------------------------------------------------------- cluster
+
+void ChatService::OnClusterMessage(std::string_view channel, const StoredMessage& m) {
+  // The publisher's QoS stays on its node; other subscribers get QoS 1 (the
+  // lower of it and their subscription's).
+  broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, "msg"),
+                            EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}), 1, false});
+}
+
+void ChatService::OnClusterChannel(std::string_view id, const ChannelConfig* config) {
+  if (config == nullptr) {
+    channels_.Remove(id);
+    broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), "", 1, true});
+    return;
+  }
+  channels_.Put(*config);
+  broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), ToChannelDocument(*config), 1, true});
+}
+
+void ChatService::OnClusterEvent(std::string_view channel, std::string_view kind, std::string_view payload) {
+  if (channels_.Find(channel) == nullptr) return;
+  const int qos = kind == "typing" ? 0 : 1;
+  broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, kind), std::string(payload), qos, false});
+}
+
+void ChatService::OnClusterPresence(const Presence& p) {
+  broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(p.user), EncodePresence(p), 1, true});
+}
+
+void ChatService::OnTokenConflict(std::string_view jti) {
+  for (const auto& [key, session] : sessions_) {
+    if (session.jti != jti || !session.online) continue;
+    Log(LogLevel::kNotice, "disconnecting client '" + session.client_id + "' (" + session.user + "): token jti '" +
+                               std::string(jti) + "' was used first on another node (replay)");
+    broker_->Kick(session.client_id);
+  }
 }
 
 }  // namespace chat

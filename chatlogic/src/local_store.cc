@@ -1,5 +1,8 @@
 #include "chat/local_store.h"
 
+#include "chat/immediate_store.h"
+#include "chat/stored_message_codec.h"
+
 #include <lmdb.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -43,42 +46,6 @@ std::string ChKey(std::string_view ch, std::string_view suffix) {
 MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view View(const MDB_val& v) { return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size); }
 
-std::string EncodeStored(const StoredMessage& m) {
-  msgpack::sbuffer b(m.fields.packed.size() + m.id.size() + m.from.size() + 32);
-  msgpack::packer<msgpack::sbuffer> p(b);
-  p.pack_array(5);
-  p.pack_bin(static_cast<uint32_t>(m.id.size()));
-  p.pack_bin_body(m.id.data(), static_cast<uint32_t>(m.id.size()));
-  p.pack(std::string_view(m.from));
-  p.pack(m.sts);
-  p.pack(m.fields.count);
-  p.pack_bin(static_cast<uint32_t>(m.fields.packed.size()));
-  p.pack_bin_body(m.fields.packed.data(), static_cast<uint32_t>(m.fields.packed.size()));
-  return std::string(b.data(), b.size());
-}
-
-bool DecodeStored(std::string_view v, uint64_t seq, StoredMessage* m) {
-  try {
-    msgpack::object_handle h = msgpack::unpack(v.data(), v.size());
-    const msgpack::object& o = h.get();
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 5) return false;
-    const msgpack::object* a = o.via.array.ptr;
-    if (a[0].type != msgpack::type::BIN || a[1].type != msgpack::type::STR ||
-        a[2].type != msgpack::type::POSITIVE_INTEGER || a[3].type != msgpack::type::POSITIVE_INTEGER ||
-        a[4].type != msgpack::type::BIN) {
-      return false;
-    }
-    m->seq = seq;
-    m->id.assign(a[0].via.bin.ptr, a[0].via.bin.size);
-    m->from.assign(a[1].via.str.ptr, a[1].via.str.size);
-    m->sts = a[2].via.u64;
-    m->fields.count = static_cast<uint32_t>(a[3].via.u64);
-    m->fields.packed.assign(a[4].via.bin.ptr, a[4].via.bin.size);
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
 
 Status LmdbError(const std::string& what, int rc) {
   std::string msg = what + ": " + mdb_strerror(rc);
@@ -94,7 +61,7 @@ constexpr int64_t kGroupCommitMs = 20;
 
 }  // namespace
 
-class LocalStore final : public Store, public Outbox {
+class LocalStore final : public ImmediateStore, public Outbox {
  public:
   LocalStore(const LocalStoreOptions& options, const StoreSettings& settings)
       : options_(options), settings_(settings) {}
@@ -110,7 +77,7 @@ class LocalStore final : public Store, public Outbox {
   Status Head(std::string_view channel, uint64_t* head) override;
   Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
                      const HistoryLimits& limits, std::vector<StoredMessage>* out, uint64_t* first_kept) override;
-  Status AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+  Status AdvanceWatermarkNow(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
                           Watermarks* now, bool* advanced) override;
   Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) override;
   Status Epoch(std::string_view channel, std::string* epoch) override;
@@ -589,7 +556,7 @@ Status LocalStore::ReadHistory(std::string_view channel, uint64_t after, size_t 
   return result;
 }
 
-Status LocalStore::AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+Status LocalStore::AdvanceWatermarkNow(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
                                     Watermarks* now, bool* advanced) {
   Write w(this);
   if (Status s = w.Begin(); !s.ok()) return s;

@@ -148,7 +148,7 @@ Status MemoryStore::ReadHistory(std::string_view channel, uint64_t after, size_t
   return Status::Ok();
 }
 
-Status MemoryStore::AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind,
+Status MemoryStore::AdvanceWatermarkNow(std::string_view channel, std::string_view user, ReceiptKind kind,
                                      uint64_t upto, Watermarks* now, bool* advanced) {
   ChannelState& st = StateOf(channel);
   auto it = st.watermarks.find(user);

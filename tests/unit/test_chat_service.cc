@@ -15,6 +15,7 @@
 
 #include "chat/base64url.h"
 #include "chat/chat_service.h"
+#include "chat/immediate_store.h"
 #include "chat/env.h"
 #include "chat/memory_store.h"
 #include "chat/token_minter.h"
@@ -48,6 +49,7 @@ class FakeBroker : public chat::BrokerPort {
  public:
   void Publish(Outgoing message) override { published.push_back(std::move(message)); }
   void Log(chat::LogLevel, const std::string& line) override { logs.push_back(line); }
+  void Kick(const std::string& client_id) override { kicked.push_back(client_id); }
 
   // Published messages on `topic`, in order.
   std::vector<Outgoing> On(std::string_view topic) const {
@@ -72,6 +74,7 @@ class FakeBroker : public chat::BrokerPort {
 
   std::vector<Outgoing> published;
   std::vector<std::string> logs;
+  std::vector<std::string> kicked;
 };
 
 struct Harness {
@@ -252,7 +255,7 @@ void ExpectRefusedWith(Harness& h, ClientKey key, const std::string& user, const
 
 uint64_t HeadOf(chat::Store* s, const std::string& ch) {
   uint64_t head = 0;
-  assert_true(s->Head(ch, &head).ok());
+  assert_true(static_cast<chat::ImmediateStore*>(s)->Head(ch, &head).ok());
   return head;
 }
 

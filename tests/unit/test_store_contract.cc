@@ -173,11 +173,67 @@ uint64_t Accept(Store* store, std::string_view channel, int n, int64_t now_ms, H
   return r.seq;
 }
 
+// Runs `start` and polls the store until the callback it was given has run.
+void Await(Store* store, const std::function<void(std::function<void()> finished)>& start, const char* what) {
+  bool done = false;
+  start([&done] { done = true; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    store->PollCompletions();
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!done) fail_msg("%s never completed", what);
+}
+
+Status Snapshot(Store* store, std::string_view channel, std::string_view user, uint64_t after, size_t limit,
+                int64_t now_ms, HistoryLimits limits, Store::SyncSnapshot* out) {
+  Store::SyncQuery q;
+  q.channel = std::string(channel);
+  q.user = std::string(user);
+  q.after = after;
+  q.limit = limit;
+  q.now_ms = now_ms;
+  q.limits = limits;
+  Status result = Status::IOError("not called");
+  Await(store, [&](std::function<void()> finished) {
+    store->ReadSync(q, [&result, out, finished](const Status& st, const Store::SyncSnapshot& snap) {
+      result = st;
+      *out = snap;
+      finished();
+    });
+  }, "ReadSync");
+  return result;
+}
+
+Status Advance(Store* store, std::string_view channel, std::string_view user, chat::ReceiptKind kind, uint64_t upto,
+               chat::Watermarks* now, bool* advanced) {
+  Status result = Status::IOError("not called");
+  Await(store, [&](std::function<void()> finished) {
+    store->AdvanceWatermark(channel, user, kind, upto,
+                            [&result, now, advanced, finished](const Status& st, const chat::Watermarks& w, bool a) {
+                              result = st;
+                              *now = w;
+                              *advanced = a;
+                              finished();
+                            });
+  }, "AdvanceWatermark");
+  return result;
+}
+
+Status Marks(Store* store, std::string_view channel, std::string_view user, chat::Watermarks* out) {
+  Store::SyncSnapshot snap;
+  Status st = Snapshot(store, channel, user, 0, 0, kT0, HistoryLimits{}, &snap);
+  *out = snap.marks;
+  return st;
+}
+
 uint64_t HeadOf(Store* store, std::string_view channel) {
-  uint64_t head = 12345;
-  Status s = store->Head(channel, &head);
+  Store::SyncSnapshot snap;
+  snap.head = 12345;
+  // Reading nothing at the far past: retention drops nothing.
+  Status s = Snapshot(store, channel, "nobody", 0, 0, 0, HistoryLimits{}, &snap);
   assert_true(s.ok());
-  return head;
+  return snap.head;
 }
 
 struct Page {
@@ -186,11 +242,14 @@ struct Page {
 };
 Page Read(Store* store, std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
           HistoryLimits limits = {}) {
+  Store::SyncSnapshot snap;
+  snap.page.push_back(StoredMessage{});  // must be cleared by the store
+  snap.first_kept = 999999;
+  Status s = Snapshot(store, channel, "nobody", after, limit, now_ms, limits, &snap);
+  if (!s.ok()) fail_msg("ReadSync: %s", s.ToString().c_str());
   Page p;
-  p.messages.push_back(StoredMessage{});  // must be cleared by the store
-  p.first_kept = 999999;
-  Status s = store->ReadHistory(channel, after, limit, now_ms, limits, &p.messages, &p.first_kept);
-  if (!s.ok()) fail_msg("ReadHistory: %s", s.ToString().c_str());
+  p.messages = std::move(snap.page);
+  p.first_kept = snap.first_kept;
   return p;
 }
 
@@ -202,10 +261,10 @@ void ExpectSeqs(const Page& p, std::vector<uint64_t> want) {
 }
 
 std::string EpochOf(Store* store, std::string_view channel) {
-  std::string e;
-  assert_true(store->Epoch(channel, &e).ok());
-  assert_false(e.empty());
-  return e;
+  Store::SyncSnapshot snap;
+  assert_true(Snapshot(store, channel, "nobody", 0, 0, 0, HistoryLimits{}, &snap).ok());
+  assert_false(snap.epoch.empty());
+  return snap.epoch;
 }
 
 ChannelConfig Channel(const std::string& id, std::vector<std::string> members,
@@ -505,7 +564,7 @@ void test_delete_resets_channel_state(void** state) {
   Accept(s, "b", 1, kT0);
   chat::Watermarks w;
   bool advanced = false;
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
   const std::string epoch = EpochOf(s, "a");
   const std::string epoch_b = EpochOf(s, "b");
 
@@ -514,7 +573,7 @@ void test_delete_resets_channel_state(void** state) {
   Page p = Read(s, "a", 0, 100, kT0 + 1);
   ExpectSeqs(p, {});
   assert_int_equal(p.first_kept, 1);
-  assert_true(s->GetWatermarks("a", "alice", &w).ok());
+  assert_true(Marks(s, "a", "alice", &w).ok());
   assert_int_equal(w.read, 0);
   assert_int_equal(w.delivered, 0);
   // The sequence starts again, under a new epoch.
@@ -582,48 +641,48 @@ void test_watermarks(void** state) {
   for (int i = 1; i <= 5; ++i) Accept(s, "a", i, kT0);
   chat::Watermarks w{99, 99};
   bool advanced = false;
-  assert_true(s->GetWatermarks("a", "alice", &w).ok());
+  assert_true(Marks(s, "a", "alice", &w).ok());
   assert_int_equal(w.read, 0);
   assert_int_equal(w.delivered, 0);
 
   // delivered up to 2.
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kDelivered, 2, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kDelivered, 2, &w, &advanced).ok());
   assert_true(advanced);
   assert_int_equal(w.delivered, 2);
   assert_int_equal(w.read, 0);
   // read up to 3 implies delivered 3.
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
   assert_true(advanced);
   assert_int_equal(w.read, 3);
   assert_int_equal(w.delivered, 3);
   // Lower or equal: no move.
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kDelivered, 3, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kDelivered, 3, &w, &advanced).ok());
   assert_false(advanced);
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kRead, 1, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kRead, 1, &w, &advanced).ok());
   assert_false(advanced);
   assert_int_equal(w.read, 3);
   assert_int_equal(w.delivered, 3);
   // Capped at head.
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kDelivered, 1000, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kDelivered, 1000, &w, &advanced).ok());
   assert_true(advanced);
   assert_int_equal(w.delivered, 5);
   assert_int_equal(w.read, 3);
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kRead, 1000, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kRead, 1000, &w, &advanced).ok());
   assert_true(advanced);
   assert_int_equal(w.read, 5);
-  assert_true(s->AdvanceWatermark("a", "alice", chat::ReceiptKind::kRead, 1000, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "alice", chat::ReceiptKind::kRead, 1000, &w, &advanced).ok());
   assert_false(advanced);
   // Stored, per user and channel.
-  assert_true(s->GetWatermarks("a", "alice", &w).ok());
+  assert_true(Marks(s, "a", "alice", &w).ok());
   assert_int_equal(w.read, 5);
   assert_int_equal(w.delivered, 5);
-  assert_true(s->GetWatermarks("a", "bob", &w).ok());
+  assert_true(Marks(s, "a", "bob", &w).ok());
   assert_int_equal(w.read, 0);
   assert_int_equal(w.delivered, 0);
-  assert_true(s->GetWatermarks("b", "alice", &w).ok());
+  assert_true(Marks(s, "b", "alice", &w).ok());
   assert_int_equal(w.read, 0);
   // A channel without messages: head 0, nothing can advance.
-  assert_true(s->AdvanceWatermark("empty", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
+  assert_true(Advance(s, "empty", "alice", chat::ReceiptKind::kRead, 3, &w, &advanced).ok());
   assert_false(advanced);
   assert_int_equal(w.read, 0);
   assert_int_equal(w.delivered, 0);
@@ -660,9 +719,9 @@ void test_state_across_ticks(void** state) {
   assert_false(first);
   chat::Watermarks w;
   bool advanced = false;
-  assert_true(s->AdvanceWatermark("a", "bob", chat::ReceiptKind::kRead, 2, &w, &advanced).ok());
+  assert_true(Advance(s, "a", "bob", chat::ReceiptKind::kRead, 2, &w, &advanced).ok());
   s->PollCompletions();
-  assert_true(s->GetWatermarks("a", "bob", &w).ok());
+  assert_true(Marks(s, "a", "bob", &w).ok());
   assert_int_equal(w.read, 2);
   assert_int_equal(HeadOf(s, "a"), 2);
   ExpectSeqs(Read(s, "a", 0, 10, kT0 + 2), {1, 2});

@@ -12,8 +12,10 @@
 #include <string_view>
 
 #include "chat/channel_registry.h"
+#include "chat/cluster_listener.h"
 #include "chat/env.h"
 #include "chat/jwks_file.h"
+#include "chat/log_level.h"
 #include "chat/options.h"
 #include "chat/presence_tracker.h"
 #include "chat/rate_limiter.h"
@@ -27,8 +29,6 @@ namespace chat {
 // Identity of one connection: stable from its authentication to its
 // disconnection (the plugin uses the broker's client pointer).
 using ClientKey = uintptr_t;
-
-enum class LogLevel { kDebug, kInfo, kNotice, kWarning, kError };
 
 // A message the plugin publishes itself.
 struct Outgoing {
@@ -45,6 +45,8 @@ class BrokerPort {
   virtual ~BrokerPort() = default;
   virtual void Publish(Outgoing message) = 0;
   virtual void Log(LogLevel level, const std::string& line) = 0;
+  // Disconnects the client with this id, if it is connected here.
+  virtual void Kick(const std::string& client_id) = 0;
 };
 
 enum class AuthVerdict { kAccept, kRefuse, kDefer };
@@ -69,7 +71,7 @@ struct PublishDecision {
   bool retain = false;
 };
 
-class ChatService {
+class ChatService final : public ClusterListener {
  public:
   ChatService(const Options& options, Env* env, BrokerPort* broker, std::unique_ptr<Store> store);
 
@@ -94,11 +96,20 @@ class ChatService {
 
   const ChannelRegistry& channels() const { return channels_; }
 
+  // ClusterListener: events from the other nodes (clustered stores only).
+  void OnClusterMessage(std::string_view channel, const StoredMessage& m) override;
+  void OnClusterChannel(std::string_view id, const ChannelConfig* config) override;
+  void OnClusterEvent(std::string_view channel, std::string_view kind, std::string_view payload) override;
+  void OnClusterPresence(const Presence& p) override;
+  void OnTokenConflict(std::string_view jti) override;
+  void OnStoreLog(LogLevel level, const std::string& line) override { Log(level, line); }
+
  private:
   struct Session {
     std::string user;
     std::string client_id;
     size_t token_hash = 0;
+    std::string jti;
     bool admin = false;
     bool online = true;
   };
@@ -109,6 +120,8 @@ class ChatService {
 
   PublishDecision HandleChatMessage(const Session& s, std::string_view channel, std::string_view payload, int qos);
   PublishDecision HandleSync(const Session& s, std::string_view channel, std::string_view payload);
+  void SendSyncReply(const std::string& client_id, const std::string& channel, uint64_t after, const Status& st,
+                     const Store::SyncSnapshot& snap);
   PublishDecision HandleReceipt(const Session& s, const Channel& ch, std::string_view payload, int qos);
   PublishDecision HandleTyping(const Session& s, const Channel& ch, std::string_view payload, int qos);
   // Delivers `payload` on `topic` to the channel's subscribers: in place of
@@ -117,6 +130,8 @@ class ChatService {
   // broker stored.
   PublishDecision DeliverToChannel(std::string topic, std::string payload, int qos);
   PublishDecision StoreFailure(const Session& s, std::string_view channel, const Status& st, std::string_view id);
+  // This node's device count of a user changed: publish it (one node), or
+  // report it to the cluster, which publishes the cluster-wide count.
   void PublishPresence(const Presence& p);
   // A retained "online" presence for a user with no device here is left
   // over from before a restart: deny it and replace it with "offline".

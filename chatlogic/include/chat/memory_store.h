@@ -11,12 +11,12 @@
 #include <string>
 
 #include "chat/channel_catalog_file.h"
-#include "chat/store.h"
+#include "chat/immediate_store.h"
 #include "chat/string_hash.h"
 
 namespace chat {
 
-class MemoryStore final : public Store {
+class MemoryStore final : public ImmediateStore {
  public:
   // catalog_path empty: channels are kept in memory only. Otherwise the
   // catalog is read now; an unreadable catalog fails the open.
@@ -30,7 +30,7 @@ class MemoryStore final : public Store {
   Status Head(std::string_view channel, uint64_t* head) override;
   Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
                      const HistoryLimits& limits, std::vector<StoredMessage>* out, uint64_t* first_kept) override;
-  Status AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+  Status AdvanceWatermarkNow(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
                           Watermarks* now, bool* advanced) override;
   Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) override;
   Status Epoch(std::string_view channel, std::string* epoch) override;

@@ -77,6 +77,7 @@ struct Watermarks {
 };
 
 class Outbox;
+class ClusterListener;
 
 class Store {
  public:
@@ -102,30 +103,56 @@ class Store {
   virtual Status DeleteChannel(std::string_view id) = 0;
   virtual Status LoadChannels(std::vector<ChannelConfig>* out) = 0;
 
-  // Highest seq assigned in the channel (0 when none).
-  virtual Status Head(std::string_view channel, uint64_t* head) = 0;
-  // Up to `limit` stored messages with seq > after, in seq order, after
-  // dropping what retention no longer keeps at `now_ms`. *first_kept is the
-  // lowest seq still stored (head + 1 when history is empty).
-  virtual Status ReadHistory(std::string_view channel, uint64_t after, size_t limit, int64_t now_ms,
-                             const HistoryLimits& limits, std::vector<StoredMessage>* out,
-                             uint64_t* first_kept) = 0;
+  // Everything a sync reply needs, read as one consistent view.
+  struct SyncQuery {
+    std::string channel;
+    std::string user;
+    uint64_t after = 0;
+    size_t limit = 0;
+    int64_t now_ms = 0;
+    HistoryLimits limits;
+  };
+  struct SyncSnapshot {
+    uint64_t head = 0;         // highest seq assigned (0 when none)
+    std::string epoch;         // changes whenever the channel's sequence starts again
+    Watermarks marks;          // the user's watermarks
+    std::vector<StoredMessage> page;  // up to `limit` messages with seq > after, in seq order
+    uint64_t first_kept = 0;   // lowest seq still stored after retention (head + 1 when none)
+  };
+  using SyncCallback = std::function<void(const Status& status, const SyncSnapshot& snapshot)>;
+  // Drops what retention no longer keeps at now_ms, then reads. `done` runs
+  // exactly once, on the broker thread: before the call returns for a local
+  // store, from PollCompletions() for a remote one.
+  virtual void ReadSync(const SyncQuery& query, SyncCallback done) = 0;
 
+  using WatermarkCallback = std::function<void(const Status& status, const Watermarks& now, bool advanced)>;
   // Raises the user's `kind` watermark to max(old, min(upto, head)). A read
   // watermark also raises delivered to at least itself (read implies
-  // delivered). *advanced: whether the `kind` watermark moved.
-  virtual Status AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
-                                  Watermarks* now, bool* advanced) = 0;
-  virtual Status GetWatermarks(std::string_view channel, std::string_view user, Watermarks* out) = 0;
-
-  // An opaque token that changes whenever the channel's sequence starts
-  // again (the channel was deleted, or the store lost its state).
-  virtual Status Epoch(std::string_view channel, std::string* epoch) = 0;
+  // delivered). `advanced`: whether the `kind` watermark moved. `done` runs
+  // exactly once, as for ReadSync.
+  virtual void AdvanceWatermark(std::string_view channel, std::string_view user, ReceiptKind kind, uint64_t upto,
+                                WatermarkCallback done) = 0;
 
   // Called on every broker tick: delivers outcomes of kPending calls and
   // finishes deferred work (a group commit). An error says the store is
   // failing; the caller logs changes of that state.
   virtual Status PollCompletions() { return Status::Ok(); }
+
+  // ---- Cluster: stores whose state other nodes share. The defaults are a
+  // single node's: nothing to share, nobody else to hear from.
+
+  // True when other nodes share this store. Chat messages are then
+  // delivered only through ClusterListener::OnClusterMessage (on every node,
+  // the accepting one too), never from Append's result.
+  virtual bool clustered() const { return false; }
+  // Where cluster events go (from PollCompletions, on the broker thread).
+  virtual void SetListener(ClusterListener* /*listener*/) {}
+  // A receipt or typing broadcast already delivered on this node, for the
+  // subscribers on the other nodes. `kind` is the topic's last level.
+  virtual void ShareEvent(std::string_view /*channel*/, std::string_view /*kind*/, std::string_view /*payload*/) {}
+  // This node now has `devices` connected clients of `user`. The cluster-wide
+  // presence comes back through ClusterListener::OnClusterPresence.
+  virtual void ReportDevices(std::string_view /*user*/, uint64_t /*devices*/, int64_t /*now_ms*/) {}
 };
 
 }  // namespace chat
