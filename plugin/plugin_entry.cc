@@ -1,6 +1,7 @@
 // The three entry points Mosquitto 2.0 looks up in a plugin (version 5 API).
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -9,6 +10,7 @@
 #include "broker_port.h"
 #include "chat/chat_service.h"
 #include "event_callbacks.h"
+#include "main_loop_waker.h"
 #include "store_factory.h"
 
 extern "C" {
@@ -68,7 +70,12 @@ CHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void** 
   auto state = std::make_unique<PluginState>();
   state->id = identifier;
   std::unique_ptr<chat::Store> store;
-  if (chat::Status s = chat_plugin::OpenStore(opts, &store); !s.ok()) return Fail(s.message());
+  std::function<void()> wake;
+  if (opts.store == chat::StoreKind::kRedis) {
+    if (!chat_plugin::InstallMainLoopWaker()) return Fail("cannot install the main loop's wake-up signal");
+    wake = chat_plugin::WakeMainLoop;
+  }
+  if (chat::Status s = chat_plugin::OpenStore(opts, std::move(wake), &store); !s.ok()) return Fail(s.message());
   state->service = std::make_unique<chat::ChatService>(opts, chat::Env::Default(), &state->broker, std::move(store));
   if (chat::Status s = state->service->Start(); !s.ok()) return Fail(s.message());
 

@@ -1,6 +1,7 @@
 // Builds the Store that plugin_opt_store names.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "chat/options.h"
@@ -8,6 +9,8 @@
 
 namespace chat_plugin {
 
-chat::Status OpenStore(const chat::Options& options, std::unique_ptr<chat::Store>* out);
+// `wake` is called from the store's own threads (redis) to wake the broker
+// thread's loop; see main_loop_waker.h.
+chat::Status OpenStore(const chat::Options& options, std::function<void()> wake, std::unique_ptr<chat::Store>* out);
 
 }  // namespace chat_plugin

@@ -366,7 +366,8 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
   req.limits = LimitsFor(*ch);
   AppendResult r = store_->Append(
       req, [this, qos](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
-        if (later.status != AppendStatus::kAccepted) return;
+        // A clustered store delivers through OnClusterMessage, on every node.
+        if (later.status != AppendStatus::kAccepted || store_->clustered()) return;
         broker_->Publish(Outgoing{"", topics_.ChatTopic(channel_id, "msg"),
                                   EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel_id}), qos, false});
       });
@@ -578,12 +579,15 @@ void ChatService::OnClusterPresence(const Presence& p) {
 }
 
 void ChatService::OnTokenConflict(std::string_view jti) {
+  // Kicking fires the disconnect event, which ends the session: collect first.
+  std::vector<std::string> to_kick;
   for (const auto& [key, session] : sessions_) {
     if (session.jti != jti || !session.online) continue;
     Log(LogLevel::kNotice, "disconnecting client '" + session.client_id + "' (" + session.user + "): token jti '" +
                                std::string(jti) + "' was used first on another node (replay)");
-    broker_->Kick(session.client_id);
+    to_kick.push_back(session.client_id);
   }
+  for (const std::string& client_id : to_kick) broker_->Kick(client_id);
 }
 
 }  // namespace chat

@@ -294,6 +294,63 @@ class Broker:
                 raise AssertionError("sanitizer report in the broker output:\n%s" % text[max(0, at - 200):at + 4000])
 
 
+# --------------------------------------------------------------------------- redis
+
+class RedisServer:
+    """One redis-server on a loopback port, AOF with appendfsync always (so a kill -9 loses
+    nothing it acknowledged), in its own directory; dies with the test process."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="chat-redis-")
+        self.proc = None
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+
+    def start(self, timeout=10.0):
+        assert self.proc is None, "redis already running"
+        self._log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "KILL", "--", "redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--dir", self.dir, "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, cwd=self.dir)
+        poll(lambda: self.proc.poll() is not None or self.ping(), timeout, what="redis to answer PING")
+        if self.proc.poll() is not None:
+            raise AssertionError("redis-server exited at start; see %s/redis.log" % self.dir)
+        return self
+
+    def ping(self):
+        try:
+            return self.cli("PING").strip() == "PONG"
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def cli(self, *args):
+        """Runs one command with redis-cli; returns its raw output."""
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw"] + list(args),
+                             capture_output=True, timeout=10, check=True)
+        return out.stdout.decode(errors="replace")
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self._log.close()
+
+    def restart(self):
+        """Starts again on the same port and directory: the AOF brings the data back."""
+        self.kill()
+        return self.start()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- keys and tokens
 
 class Keys:
@@ -677,6 +734,24 @@ class ChatTestCase(unittest.TestCase):
         broker.start()
         self.broker = broker
         return broker
+
+    def start_redis(self):
+        redis = RedisServer()
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        self.redis = redis
+        return redis
+
+    def start_cluster(self, nodes=3, options=None, persistence=False):
+        """A Redis and `nodes` brokers on the redis store (node1, node2, ...); returns the brokers."""
+        redis = getattr(self, "redis", None) or self.start_redis()
+        brokers = []
+        for i in range(nodes):
+            opts = {"store": "redis", "redis_url": redis.url, "node_id": "node%d" % (i + 1)}
+            opts.update(options or {})
+            brokers.append(self.start_broker(opts, persistence=persistence))
+        self.broker = brokers[0]
+        return brokers
 
     def client(self, user, token=None, protocol=MQTTv311, broker=None, client_id=None):
         """A connection whatever its CONNACK; closed at cleanup."""

@@ -68,6 +68,9 @@ using AppendCallback =
 struct StoreSettings {
   int64_t dedup_window_ms = 600 * 1000;
   Env* env = nullptr;  // randomness for epochs; null: Env::Default()
+  // Called from a store's own threads when PollCompletions has work: wakes
+  // the broker thread's loop. Null: the work waits for the next tick.
+  std::function<void()> wake;
 };
 
 // A user's receipt watermarks in one channel.
