@@ -27,8 +27,11 @@
 #include "chat/env.h"
 #include "chat/local_store.h"
 #include "chat/memory_store.h"
+#include "chat/redis_address.h"
+#include "chat/redis_store.h"
 #include "chat/store.h"
 #include "cmocka_wrap.h"
+#include "redis_server_fixture.h"
 
 namespace {
 
@@ -66,12 +69,36 @@ std::unique_ptr<Store> OpenLocal(const StoreSettings& settings, const std::strin
   return out;
 }
 
+// One real redis-server for the whole run; each test's directory gets its
+// own key prefix, so every test starts from an empty cluster state.
+chat_test::RedisServerFixture& SharedRedis() {
+  static chat_test::RedisServerFixture redis;  // stopped at exit
+  static const bool started = redis.Start();
+  if (!started) fail_msg("could not start redis-server for the contract suite");
+  return redis;
+}
+
+std::unique_ptr<Store> OpenRedis(const StoreSettings& settings, const std::string& dir) {
+  chat::RedisStoreOptions options;
+  Status s = chat::ParseRedisUrl(SharedRedis().url(), &options.address);
+  if (!s.ok()) fail_msg("redis url: %s", s.ToString().c_str());
+  options.node_id = "contract";
+  options.key_prefix = "t" + std::to_string(std::hash<std::string>{}(dir)) + ":";
+  options.local.dir = dir + "/chat.lmdb";
+  options.local.fsync = chat::FsyncMode::kAlways;
+  options.local.map_size_bytes = uint64_t{1} << 30;
+  std::unique_ptr<Store> out;
+  s = chat::OpenRedisStore(options, settings, &out);
+  if (!s.ok()) fail_msg("OpenRedisStore: %s", s.ToString().c_str());
+  return out;
+}
+
 const std::vector<StoreFactory>& Factories() {
   static const std::vector<StoreFactory> factories = {
       {"memory", OpenMemory},
       {"local-always", [](const StoreSettings& s, const std::string& d) { return OpenLocal(s, d, chat::FsyncMode::kAlways); }},
       {"local-everysec", [](const StoreSettings& s, const std::string& d) { return OpenLocal(s, d, chat::FsyncMode::kEverySec); }},
-      // {"redis", OpenRedis},
+      {"redis", OpenRedis},
   };
   return factories;
 }
