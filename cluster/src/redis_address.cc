@@ -166,7 +166,8 @@ Status ParseUnix(std::string_view rest, RedisAddress* a) {
     if (param.empty()) continue;
     const size_t eq = param.find('=');
     if (eq == std::string_view::npos) {
-      return Status::InvalidArgument("Redis URL: parameter '" + std::string(param) + "' has no value (expected name=value)");
+      // Not echoed: it could be a password with its '=' forgotten.
+      return Status::InvalidArgument("Redis URL: a unix:// query parameter has no '=' (expected name=value)");
     }
     const std::string_view name = param.substr(0, eq);
     const std::string_view value = param.substr(eq + 1);
