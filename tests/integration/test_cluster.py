@@ -238,9 +238,10 @@ class ClusterFaultTest(ClusterTestCase):
         acked = self.acked(alice, sent)
         self.assertGreater(len(acked), 0)
         # The dead node's devices are dropped within presence_timeout_s.
-        poll(lambda: decode(watcher.messages("presence/alice")[-1].payload)["status"] == "offline", 6,
+        poll(lambda: decode(watcher.messages("presence/alice")[-1].payload)["status"] == "offline", 10,
              what="alice offline after her node died")
-        self.assertLessEqual(time.monotonic() - killed_at, 3.5)
+        # presence_timeout_s is 3; a second of slack for scheduling on a loaded machine.
+        self.assertLessEqual(time.monotonic() - killed_at, 4.0)
         # The other node kept serving meanwhile.
         bob2 = self.connect("bob", broker=nodes[1])
         self.send(bob2, "burst", body="still here")
