@@ -12,5 +12,9 @@ if cur then
 end
 local ttl = math.max(tonumber(expires) - now, 0) + 60000
 redis.call('SET', k, owner .. '|' .. expires, 'PX', ttl)
+-- The ids still live, for a node that starts (or was away) to load.
+local live = p .. 'jtis'
+redis.call('ZADD', live, expires, jti)
+redis.call('ZREMRANGEBYSCORE', live, '-inf', '(' .. now)
 redis.call('PUBLISH', p .. 'feed', 'J|' .. node .. '|' .. expires .. '|' .. jti)
 return 1

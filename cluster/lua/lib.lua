@@ -6,6 +6,7 @@
 --   <p>epoch:<ch>   epoch token         <p>wm:<ch>    hash "r:<user>", "d:<user>"
 --   <p>dd:<ch>:<epoch>:<id>  "seq|expires_ms" (dedup fingerprint)
 --   <p>channels     hash id -> document  <p>jti:<jti> "owner|expires_ms"
+--   <p>jtis         zset jti by expires_ms (the ids still live)
 --   <p>pres:<user>  hash node -> devices  <p>pstat:<user> hash status, since, devices
 --   <p>users, <p>nodes, <p>nodeusers:<node>  sets   <p>node:<node> heartbeat (PX)
 --   <p>feed         the pub/sub channel every node listens to

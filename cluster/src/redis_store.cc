@@ -559,6 +559,25 @@ void RedisStore::OnFeedResumed() {
     });
   };
   Submit(std::move(presence));
+  // Token ids claimed while this node was not listening: a replay here is
+  // then refused at CONNECT, not only kicked after the fact.
+  Request tokens;
+  tokens.argv = {"ZRANGEBYSCORE", prefix_ + "jtis", Num(WallMs()), "+inf", "WITHSCORES"};
+  tokens.done = [this](const Status& st, RedisValue& v) {
+    if (!st.ok() || v.type != RedisValue::Type::kArray) return;
+    std::vector<std::pair<std::string, int64_t>> ids;
+    for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+      ids.emplace_back(v.elements[i].str, static_cast<int64_t>(AsU64(v.elements[i + 1])));
+    }
+    Post([this, ids = std::move(ids)] {
+      const int64_t now = env_->NowMs();
+      for (const auto& [jti, expires] : ids) {
+        bool first = false;
+        local_->ClaimTokenId(jti, expires, now, &first);
+      }
+    });
+  };
+  Submit(std::move(tokens));
 }
 
 void RedisStore::ApplyChannelSnapshot(const RedisValue& all) {

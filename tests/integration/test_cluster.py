@@ -125,6 +125,17 @@ class ClusterTest(ClusterTestCase):
             for c in got:
                 c.close()
 
+    def test_token_used_while_a_node_was_down_is_refused_there(self):
+        nodes = self.start_cluster(2)
+        nodes[1].stop()
+        token = self.keys.token("frank")
+        self.assertEqual(self.client("frank", token, broker=nodes[0]).connect_rc, 0)
+        time.sleep(0.3)  # the claim is in Redis
+        nodes[1].start()
+        nodes[1].wait_log("redis redis://", timeout=10)
+        time.sleep(0.5)  # the node loads the live token ids when its feed subscribes
+        self.assertEqual(self.client("frank", token, broker=nodes[1]).connect_rc, 5)
+
     def test_channel_documents_receipts_typing_presence_everywhere(self):
         nodes = self.start_cluster(3)
         self.channel_everywhere("team", ["alice", "bob"], nodes)
