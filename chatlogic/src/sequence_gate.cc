@@ -4,6 +4,15 @@
 
 namespace chat {
 
+void SequenceGate::Start(std::string_view channel, uint64_t head, Output* out) {
+  auto it = cursors_.find(channel);
+  if (it == cursors_.end()) {
+    cursors_.emplace(std::string(channel), Cursor{}).first->second.delivered = head;
+    return;
+  }
+  OnHead(channel, head, out);
+}
+
 void SequenceGate::OnFeed(std::string_view channel, StoredMessage m, Output* out) {
   auto it = cursors_.find(channel);
   if (it == cursors_.end()) {

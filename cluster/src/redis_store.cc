@@ -60,6 +60,7 @@ struct Request {
   const RedisScript* script = nullptr;  // set: argv are the script's ARGV
   std::vector<std::string> argv;
   bool durable = false;       // a write: kept and retried until Redis takes it
+  bool retried = false;       // a read already sent once on a connection that then failed
   uint64_t after_outbox = 0;  // sent only once the outbox is committed up to here
   std::function<void(const Status&, RedisValue&)> done;
 };
@@ -105,6 +106,11 @@ class RedisStore final : public Store {
   void Deliver(std::string_view channel, SequenceGate::Output& out);
   void IssueFill(const SequenceGate::Fill& fill);
   void OnFeedResumed();
+  void ApplyBaseline(const std::vector<std::string>& channels, const std::vector<uint64_t>& heads);
+  void KnowChannel(std::string_view id, bool known);  // keeps known_channels_
+  // A channel learned late (created while this node was away): followed
+  // from its current head.
+  void FollowFromHead(const std::string& channel);
   void ApplyChannelSnapshot(const RedisValue& all);
   // A node's heartbeat lives 2/3 of presence_timeout and is renewed every
   // 1/3: a live node has one beat of slack, and a dead node's devices are
@@ -137,6 +143,7 @@ class RedisStore final : public Store {
   Outbox* outbox_;
   ClusterListener* listener_ = nullptr;
   SequenceGate gate_;
+  std::vector<std::pair<Clock::time_point, SequenceGate::Fill>> delayed_fills_;  // failed fills, retried
   std::string owner_nonce_ = "";  // distinguishes this run's token claims
 
   // Broker-thread mailbox.
@@ -150,6 +157,7 @@ class RedisStore final : public Store {
   std::deque<PendingMessage> pending_;  // unconfirmed, in outbox order
   std::deque<Request> requests_;
   StringMap<uint64_t> devices_;  // this node's device counts, as reported
+  std::vector<std::string> known_channels_;  // what the feed thread reads heads of (unsorted set)
   uint64_t last_added_ = 0;      // highest outbox position handed to the I/O thread
   uint64_t confirmed_ = 0;       // highest outbox position Redis confirmed
   bool stop_ = false;
@@ -178,6 +186,9 @@ class RedisStore final : public Store {
 
 Status RedisStore::Start() {
   owner_nonce_ = HexEncode(RandomBytes(6));
+  std::vector<ChannelConfig> cached;
+  if (Status s = local_->LoadChannels(&cached); !s.ok()) return s;
+  for (const ChannelConfig& c : cached) known_channels_.push_back(c.id);
   // Messages an earlier run accepted and did not commit go first, in order.
   std::vector<OutboxEntry> left;
   for (uint64_t after = 0;;) {
@@ -262,6 +273,20 @@ void RedisStore::Submit(Request r) {
 
 Status RedisStore::PollCompletions() {
   Status st = local_->PollCompletions();
+  if (!delayed_fills_.empty()) {
+    const auto now = Clock::now();
+    std::vector<std::pair<Clock::time_point, SequenceGate::Fill>> later;
+    std::vector<SequenceGate::Fill> due;
+    for (auto& [when, fill] : delayed_fills_) {
+      if (when <= now) {
+        due.push_back(std::move(fill));
+      } else {
+        later.emplace_back(when, std::move(fill));
+      }
+    }
+    delayed_fills_.swap(later);
+    for (const auto& fill : due) IssueFill(fill);
+  }
   wake_pending_.store(false);
   std::vector<std::function<void()>> work;
   {
@@ -320,8 +345,18 @@ Status RedisStore::ClaimTokenId(std::string_view jti, int64_t expires_ms, int64_
   return s;
 }
 
+void RedisStore::KnowChannel(std::string_view id, bool known) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = std::find(known_channels_.begin(), known_channels_.end(), id);
+  if (known && it == known_channels_.end()) known_channels_.emplace_back(id);
+  if (!known && it != known_channels_.end()) known_channels_.erase(it);
+}
+
 Status RedisStore::SaveChannel(const ChannelConfig& config) {
   if (Status s = local_->SaveChannel(config); !s.ok()) return s;
+  KnowChannel(config.id, true);
+  SequenceGate::Output out;
+  if (!gate_.Follows(config.id)) gate_.Start(config.id, 0, &out);
   Request r;
   r.script = &Scripts().save_channel;
   r.argv = {prefix_, config.id, ToChannelDocument(config)};
@@ -332,6 +367,7 @@ Status RedisStore::SaveChannel(const ChannelConfig& config) {
 
 Status RedisStore::DeleteChannel(std::string_view id) {
   if (Status s = local_->DeleteChannel(id); !s.ok()) return s;
+  KnowChannel(id, false);
   gate_.Reset(id);
   Request r;
   r.script = &Scripts().delete_channel;
@@ -442,6 +478,13 @@ void RedisStore::HandleFeed(const std::string& payload) {
       ChannelConfig config;
       Status s = ParseChannelDocument(e.channel, e.entry, ChannelDocLimits{}, &config);
       if (s.ok()) s = local_->SaveChannel(config);
+      if (s.ok()) {
+        KnowChannel(e.channel, true);
+        // A channel this node follows from now on: it is new (or created
+        // again), so its sequence starts at 0; an update changes nothing.
+        SequenceGate::Output out;
+        if (!gate_.Follows(e.channel)) gate_.Start(e.channel, 0, &out);
+      }
       if (!s.ok()) {
         if (listener_) listener_->OnStoreLog(LogLevel::kError, "redis feed: channel '" + e.channel + "': " + s.ToString());
         return;
@@ -451,6 +494,7 @@ void RedisStore::HandleFeed(const std::string& payload) {
     }
     case FeedEvent::Type::kChannelDeleted:
       local_->DeleteChannel(e.channel);
+      KnowChannel(e.channel, false);
       gate_.Reset(e.channel);
       if (listener_) listener_->OnClusterChannel(e.channel, nullptr);
       return;
@@ -483,6 +527,11 @@ void RedisStore::Deliver(std::string_view channel, SequenceGate::Output& out) {
 }
 
 void RedisStore::IssueFill(const SequenceGate::Fill& fill) {
+  if (listener_) {
+    listener_->OnStoreLog(LogLevel::kDebug, "redis: channel '" + fill.channel + "' fetches seq " +
+                                                std::to_string(fill.after + 1) + ".." + std::to_string(fill.upto) +
+                                                " from history");
+  }
   Request r;
   r.argv = {"ZRANGEBYSCORE", prefix_ + "hist:" + fill.channel, "(" + Num(fill.after), Num(fill.upto), "LIMIT", "0",
             Num(static_cast<uint64_t>(fill.limit))};
@@ -499,7 +548,10 @@ void RedisStore::IssueFill(const SequenceGate::Fill& fill) {
     }
     Post([this, fill, ok, page = std::move(page)]() mutable {
       if (!ok) {
-        gate_.OnFillFailed(fill.channel);
+        // Still outstanding for the gate: asked again shortly, whether or
+        // not more traffic comes (everything may already be committed).
+        if (listener_) listener_->OnStoreLog(LogLevel::kDebug, "redis: history fetch failed; asked again shortly");
+        delayed_fills_.emplace_back(Clock::now() + std::chrono::milliseconds(200), fill);
         return;
       }
       SequenceGate::Output out;
@@ -511,27 +563,8 @@ void RedisStore::IssueFill(const SequenceGate::Fill& fill) {
 }
 
 void RedisStore::OnFeedResumed() {
-  // What the feed may have carried meanwhile: messages (heads), channel
-  // documents and presence.
-  std::vector<std::string> channels = gate_.Channels();
-  if (!channels.empty()) {
-    Request heads;
-    heads.argv.push_back("MGET");
-    for (const auto& ch : channels) heads.argv.push_back(prefix_ + "seq:" + ch);
-    heads.done = [this, channels](const Status& st, RedisValue& v) {
-      if (!st.ok() || v.type != RedisValue::Type::kArray || v.elements.size() != channels.size()) return;
-      std::vector<uint64_t> values;
-      for (const auto& e : v.elements) values.push_back(AsU64(e));
-      Post([this, channels, values] {
-        for (size_t i = 0; i < channels.size(); ++i) {
-          SequenceGate::Output out;
-          gate_.OnHead(channels[i], values[i], &out);
-          Deliver(channels[i], out);
-        }
-      });
-    };
-    Submit(std::move(heads));
-  }
+  // What the feed may have carried meanwhile besides messages (those are
+  // caught up by the baseline): channel documents, presence, token ids.
   Request docs;
   docs.argv = {"HGETALL", prefix_ + "channels"};
   docs.done = [this](const Status& st, RedisValue& v) {
@@ -575,9 +608,42 @@ void RedisStore::OnFeedResumed() {
         bool first = false;
         local_->ClaimTokenId(jti, expires, now, &first);
       }
+      if (listener_) {
+        listener_->OnStoreLog(LogLevel::kInfo, "redis: caught up with the cluster (" + std::to_string(ids.size()) +
+                                                   " live token id(s))");
+      }
     });
   };
   Submit(std::move(tokens));
+}
+
+void RedisStore::FollowFromHead(const std::string& channel) {
+  Request r;
+  r.argv = {"GET", prefix_ + "seq:" + channel};
+  r.done = [this, channel](const Status& st, RedisValue& v) {
+    if (!st.ok()) return;
+    const uint64_t head = AsU64(v);
+    Post([this, channel, head] {
+      SequenceGate::Output out;
+      gate_.Start(channel, head, &out);
+      Deliver(channel, out);
+    });
+  };
+  Submit(std::move(r));
+}
+
+void RedisStore::ApplyBaseline(const std::vector<std::string>& channels, const std::vector<uint64_t>& heads) {
+  for (size_t i = 0; i < channels.size() && i < heads.size(); ++i) {
+    SequenceGate::Output out;
+    if (listener_) {
+      listener_->OnStoreLog(LogLevel::kDebug, "redis feed baseline: channel '" + channels[i] + "' head " +
+                                                  std::to_string(heads[i]) + ", delivered " +
+                                                  std::to_string(gate_.Delivered(channels[i])) +
+                                                  (gate_.Follows(channels[i]) ? "" : " (new)"));
+    }
+    gate_.Start(channels[i], heads[i], &out);
+    Deliver(channels[i], out);
+  }
 }
 
 void RedisStore::ApplyChannelSnapshot(const RedisValue& all) {
@@ -594,11 +660,14 @@ void RedisStore::ApplyChannelSnapshot(const RedisValue& all) {
     });
     if (same != known.end()) continue;
     if (!local_->SaveChannel(config).ok()) continue;
+    KnowChannel(id, true);
+    if (!gate_.Follows(id)) FollowFromHead(id);
     if (listener_) listener_->OnClusterChannel(id, &config);
   }
   for (const ChannelConfig& c : known) {
     if (in_redis.count(c.id)) continue;
     local_->DeleteChannel(c.id);
+    KnowChannel(c.id, false);
     gate_.Reset(c.id);
     if (listener_) listener_->OnClusterChannel(c.id, nullptr);
   }
@@ -778,7 +847,10 @@ bool RedisStore::WorkerRound(std::vector<PendingMessage*>& batch, std::deque<Req
     if (io.ok()) io = conn_->GetReply(&v);
     if (io.ok() && IsNoScript(v)) noscript = true;
     if (!io.ok() || IsNoScript(v)) {
-      if (r.durable) {
+      // Writes are kept until Redis takes them; a read gets one more try on
+      // a fresh connection (an idle connection is found broken only in use).
+      if (r.durable || !r.retried) {
+        r.retried = true;
         retry.push_back(std::move(r));
       } else if (r.done) {
         RedisValue none;
@@ -868,6 +940,29 @@ void RedisStore::FeedLoop() {
       if (!WaitBackoff(&backoff_ms)) return;
       continue;
     }
+    // The baseline: every known channel's head, read after subscribing and
+    // handed over before any event read below. A channel is then followed
+    // from its head at this moment, and a followed one fetches what it
+    // missed while the feed was down.
+    std::vector<std::string> channels;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      channels = known_channels_;
+    }
+    std::vector<uint64_t> heads;
+    if (!channels.empty()) {
+      std::unique_ptr<RedisConnection> probe;
+      RedisValue hv;
+      std::vector<std::string> argv = {"MGET"};
+      for (const auto& ch : channels) argv.push_back(prefix_ + "seq:" + ch);
+      Status hs = RedisConnection::Connect(options_.address, options_.connect_timeout_ms, &probe);
+      if (hs.ok()) hs = probe->Command(argv, &hv);
+      if (!hs.ok() || hv.type != RedisValue::Type::kArray || hv.elements.size() != channels.size()) {
+        if (!WaitBackoff(&backoff_ms)) return;
+        continue;  // subscribe again, and take the baseline again
+      }
+      for (const auto& e : hv.elements) heads.push_back(AsU64(e));
+    }
     backoff_ms = 100;
     c->SetTimeout(0);  // block until the next event (Stop shuts the socket)
     {
@@ -878,13 +973,13 @@ void RedisStore::FeedLoop() {
       std::lock_guard<std::mutex> l(mu_);
       if (stop_) return;
     }
+    Post([this, channels = std::move(channels), heads = std::move(heads)] { ApplyBaseline(channels, heads); });
     if (ever || lost_logged) {
       PostLog(LogLevel::kNotice, "redis feed resumed; catching up from history");
     }
     lost_logged = false;
-    // Events published while this node was not listening are fetched: on
-    // the first subscription too, since the worker may already have
-    // committed messages of this run.
+    // Documents, presence and token ids changed while this node was not
+    // listening are read again (on the first subscription too).
     Post([this] { OnFeedResumed(); });
     ever = true;
     while (true) {

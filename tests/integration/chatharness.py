@@ -751,6 +751,7 @@ class ChatTestCase(unittest.TestCase):
             opts.update(options or {})
             brokers.append(self.start_broker(opts, persistence=persistence))
         self.broker = brokers[0]
+        self.nodes = brokers
         return brokers
 
     def client(self, user, token=None, protocol=MQTTv311, broker=None, client_id=None):

@@ -156,6 +156,25 @@ void test_head_after_feed_loss_fetches_the_rest(void**) {
   assert_true(g.Channels() == std::vector<std::string>{"a"});
 }
 
+void test_start_sets_the_baseline(void**) {
+  SequenceGate g;
+  SequenceGate::Output out;
+  g.Start("a", 5, &out);  // head 5 when the feed began: 6 is next
+  g.OnFeed("a", M(8), &out);
+  ExpectSeqs(out, {});
+  assert_int_equal(out.fills.size(), 1);
+  assert_int_equal(out.fills[0].after, 5);
+  assert_int_equal(out.fills[0].upto, 7);
+  // For a followed channel, Start is a head check.
+  SequenceGate::Output o2;
+  g.OnFill(out.fills[0], Range(6, 7), &o2);
+  ExpectSeqs(o2, {6, 7, 8});
+  SequenceGate::Output o3;
+  g.Start("a", 10, &o3);
+  assert_int_equal(o3.fills.size(), 1);
+  assert_int_equal(o3.fills[0].after, 8);
+}
+
 void test_reset_starts_the_sequence_again(void**) {
   SequenceGate g;
   SequenceGate::Output out;
@@ -178,6 +197,7 @@ int main() {
       cmocka_unit_test(test_long_hole_is_fetched_page_by_page),
       cmocka_unit_test(test_failed_fill_is_asked_again),
       cmocka_unit_test(test_head_after_feed_loss_fetches_the_rest),
+      cmocka_unit_test(test_start_sets_the_baseline),
       cmocka_unit_test(test_reset_starts_the_sequence_again),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);

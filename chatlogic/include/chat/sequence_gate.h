@@ -36,8 +36,12 @@ class SequenceGate {
 
   explicit SequenceGate(size_t fill_limit = 500) : fill_limit_(fill_limit) {}
 
-  // A message from the live feed. A channel's first message starts its
-  // sequence (what came before it is for sync to fetch).
+  // The channel's head when this node began (or resumed) listening to the
+  // feed: a channel not yet followed is followed from there; a followed one
+  // fetches what it missed (as OnHead).
+  void Start(std::string_view channel, uint64_t head, Output* out);
+  // A message from the live feed. For a channel not followed yet (created
+  // after the feed started), the first message starts its sequence.
   void OnFeed(std::string_view channel, StoredMessage m, Output* out);
   // The answer to a Fill: the stored messages of its range, ascending; any
   // seq of the range missing from `page` is no longer in history.
@@ -51,6 +55,7 @@ class SequenceGate {
   // The channel was deleted: its sequence starts again.
   void Reset(std::string_view channel);
 
+  bool Follows(std::string_view channel) const { return cursors_.find(channel) != cursors_.end(); }
   // Channels whose sequence is being followed.
   std::vector<std::string> Channels() const;
   uint64_t Delivered(std::string_view channel) const;
