@@ -533,7 +533,10 @@ void RedisStore::IssueFill(const SequenceGate::Fill& fill) {
                                                 " from history");
   }
   Request r;
-  r.argv = {"ZRANGEBYSCORE", prefix_ + "hist:" + fill.channel, "(" + Num(fill.after), Num(fill.upto), "LIMIT", "0",
+  // Built by append: GCC 12 at -O3 reports a false -Werror=restrict on "(" + std::string.
+  std::string exclusive_after(1, '(');
+  exclusive_after.append(Num(fill.after));
+  r.argv = {"ZRANGEBYSCORE", prefix_ + "hist:" + fill.channel, exclusive_after, Num(fill.upto), "LIMIT", "0",
             Num(static_cast<uint64_t>(fill.limit))};
   r.done = [this, fill](const Status& st, RedisValue& v) {
     std::vector<StoredMessage> page;
