@@ -125,6 +125,18 @@ class ClusterTest(ClusterTestCase):
             for c in got:
                 c.close()
 
+    def test_scripts_flushed_from_redis_are_loaded_again(self):
+        nodes = self.start_cluster(2)
+        self.channel_everywhere("lua", ["alice", "bob"], nodes)
+        bob = self.subscriber("bob", "lua", nodes[1])
+        alice = self.connect("alice", broker=nodes[0])
+        self.barrier(alice, [bob], "lua")
+        self.redis.cli("SCRIPT", "FLUSH")  # EVALSHA now answers NOSCRIPT
+        ids = [self.send(alice, "lua", body="after flush %d" % i) for i in range(5)]
+        self.assert_delivered_once([bob], "lua", ids[-1], timeout=10)
+        self.assertEqual(self.seqs(bob, "lua"), list(range(1, 7)))
+        nodes[0].wait_log("scripts were flushed; loading them again", timeout=5)
+
     def test_token_used_while_a_node_was_down_is_refused_there(self):
         nodes = self.start_cluster(2)
         nodes[1].stop()
