@@ -103,6 +103,13 @@ int OnReload(int, void*, void* userdata) {
   return MOSQ_ERR_SUCCESS;
 }
 
+int OnControl(int, void* event_data, void* userdata) {
+  auto* ev = static_cast<mosquitto_evt_control*>(event_data);
+  Service(userdata)->OnControl(Key(ev->client), ClientId(ev->client),
+                               std::string_view(static_cast<const char*>(ev->payload), ev->payloadlen));
+  return MOSQ_ERR_SUCCESS;
+}
+
 int OnTick(int, void*, void* userdata) {
   Service(userdata)->OnTick();
   return MOSQ_ERR_SUCCESS;

@@ -10,5 +10,7 @@ int OnMessage(int event, void* event_data, void* userdata);
 int OnDisconnect(int event, void* event_data, void* userdata);
 int OnReload(int event, void* event_data, void* userdata);
 int OnTick(int event, void* event_data, void* userdata);
+// $CONTROL/chat/v1 (registered for that topic only).
+int OnControl(int event, void* event_data, void* userdata);
 
 }  // namespace chat_plugin

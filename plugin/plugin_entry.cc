@@ -32,12 +32,17 @@ struct PluginState {
 struct Registration {
   int event;
   MOSQ_FUNC_generic_callback callback;
+  const char* event_data;  // MOSQ_EVT_CONTROL: the topic
 };
 
 constexpr Registration kCallbacks[] = {
-    {MOSQ_EVT_BASIC_AUTH, chat_plugin::OnBasicAuth}, {MOSQ_EVT_ACL_CHECK, chat_plugin::OnAclCheck},
-    {MOSQ_EVT_MESSAGE, chat_plugin::OnMessage},      {MOSQ_EVT_DISCONNECT, chat_plugin::OnDisconnect},
-    {MOSQ_EVT_RELOAD, chat_plugin::OnReload},        {MOSQ_EVT_TICK, chat_plugin::OnTick},
+    {MOSQ_EVT_BASIC_AUTH, chat_plugin::OnBasicAuth, nullptr},
+    {MOSQ_EVT_ACL_CHECK, chat_plugin::OnAclCheck, nullptr},
+    {MOSQ_EVT_MESSAGE, chat_plugin::OnMessage, nullptr},
+    {MOSQ_EVT_DISCONNECT, chat_plugin::OnDisconnect, nullptr},
+    {MOSQ_EVT_RELOAD, chat_plugin::OnReload, nullptr},
+    {MOSQ_EVT_TICK, chat_plugin::OnTick, nullptr},
+    {MOSQ_EVT_CONTROL, chat_plugin::OnControl, chat::ChatService::kControlTopic.data()},
 };
 
 int Fail(const std::string& why) {
@@ -80,7 +85,7 @@ CHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void** 
   if (chat::Status s = state->service->Start(); !s.ok()) return Fail(s.message());
 
   for (const auto& r : kCallbacks) {
-    int rc = mosquitto_callback_register(identifier, r.event, r.callback, nullptr, state->service.get());
+    int rc = mosquitto_callback_register(identifier, r.event, r.callback, r.event_data, state->service.get());
     if (rc != MOSQ_ERR_SUCCESS) {
       return Fail(std::string("registering a callback failed: ") + mosquitto_strerror(rc));
     }
@@ -93,7 +98,7 @@ CHAT_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier, void** 
 CHAT_EXPORT int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt*, int) {
   auto* state = static_cast<PluginState*>(userdata);
   if (state == nullptr) return MOSQ_ERR_SUCCESS;
-  for (const auto& r : kCallbacks) mosquitto_callback_unregister(state->id, r.event, r.callback, nullptr);
+  for (const auto& r : kCallbacks) mosquitto_callback_unregister(state->id, r.event, r.callback, r.event_data);
   delete state;
   return MOSQ_ERR_SUCCESS;
 }

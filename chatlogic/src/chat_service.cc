@@ -192,6 +192,10 @@ void ChatService::OnTick() {
     next_key_check_ms_ = now_ms + options_.jwks_check_interval_ms;
     RefreshKeys(/*force=*/false);
   }
+  if (options_.sys_interval_s > 0 && now_ms >= next_stats_ms_) {
+    next_stats_ms_ = now_ms + options_.sys_interval_s * 1000;
+    PublishStats();
+  }
   if (now_ms >= next_sweep_ms_) {
     next_sweep_ms_ = now_ms + 10000;
     rate_limiter_.Sweep(now_ms);
@@ -238,6 +242,9 @@ AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_vie
   if (access == Access::kUnsubscribe) return AclVerdict::kAllow;
   const Session* s = FindSession(key);
   if (access == Access::kSubscribe) return SubscribeVerdict(s, topic);
+  // $CONTROL/chat/v1: any chat client may ask; OnControl answers non-admins
+  // with an error per command.
+  if (access == Access::kWrite && topic == kControlTopic) return s ? AclVerdict::kAllow : AclVerdict::kDeny;
   if (access == Access::kRead) {
     // The hot path: once per subscriber per message.
     const ReadCache& c = ReadTopic(topic);
@@ -320,6 +327,7 @@ PublishDecision ChatService::OnPublish(ClientKey key, std::string_view /*client_
 
 PublishDecision ChatService::RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
                                         std::string_view reason, std::string_view id) {
+  ++stats_.refused[static_cast<int>(code)];
   Log(LogLevel::kNotice, "refused publish from '" + s.client_id + "' (" + s.user + ") to channel '" +
                              std::string(channel) + "': " + RefusalCodeName(code) + ": " + std::string(reason));
   broker_->Publish(Outgoing{s.client_id, topics_.ChatTopic(channel, "error"), EncodeError(code, reason, id), 1, false});
@@ -366,11 +374,16 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
   req.limits = LimitsFor(*ch);
   AppendResult r = store_->Append(
       req, [this, qos](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
+        if (later.status == AppendStatus::kAccepted) ++stats_.accepted;
+        if (later.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
+        if (later.status == AppendStatus::kFailed) ++stats_.store_errors;
         // A clustered store delivers through OnClusterMessage, on every node.
         if (later.status != AppendStatus::kAccepted || store_->clustered()) return;
         broker_->Publish(Outgoing{"", topics_.ChatTopic(channel_id, "msg"),
                                   EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel_id}), qos, false});
       });
+  if (r.status == AppendStatus::kAccepted) ++stats_.accepted;
+  if (r.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
   switch (r.status) {
     case AppendStatus::kAccepted:
       return DeliverToChannel(topics_.ChatTopic(channel, "msg"),
@@ -393,6 +406,7 @@ PublishDecision ChatService::DeliverToChannel(std::string topic, std::string pay
 
 PublishDecision ChatService::StoreFailure(const Session& s, std::string_view channel, const Status& st,
                                           std::string_view id) {
+  ++stats_.store_errors;
   Log(LogLevel::kError, "store failed for a publish of '" + s.client_id + "' in channel '" + std::string(channel) +
                             "'" + (id.empty() ? "" : " (id " + HexEncode(id) + ")") + ": " + st.ToString() +
                             "; not acknowledged, client disconnected");
@@ -432,6 +446,7 @@ void ChatService::SendSyncReply(const std::string& client_id, const std::string&
                               EncodeError(RefusalCode::kUnavailable, "history is unavailable", {}), 1, false});
     return;
   }
+  ++stats_.syncs;
   const std::string msg_topic = topics_.ChatTopic(channel, "msg");
   for (const StoredMessage& m : snap.page) {
     broker_->Publish(Outgoing{client_id, msg_topic, EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}),
@@ -525,13 +540,29 @@ PublishDecision ChatService::RefuseAdmin(const Session& s, std::string_view chan
   return {PublishVerdict::kRefuse, {}, false};
 }
 
+Status ChatService::ApplyChannel(std::string_view id, const ChannelConfig* config, bool publish_retained) {
+  Status st = config ? store_->SaveChannel(*config) : store_->DeleteChannel(id);
+  if (!st.ok()) {
+    ++stats_.store_errors;
+    return st;
+  }
+  if (config) {
+    channels_.Put(*config);
+  } else {
+    channels_.Remove(id);
+  }
+  if (publish_retained) {
+    broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), config ? ToChannelDocument(*config) : "", 1, true});
+  }
+  return Status::Ok();
+}
+
 PublishDecision ChatService::HandleChannelDocument(const Session& s, std::string_view channel,
                                                    std::string_view payload) {
   if (!s.admin) return RefuseAdmin(s, channel, "not an admin");
   if (payload.empty()) {
-    Status st = store_->DeleteChannel(channel);
+    Status st = ApplyChannel(channel, nullptr, /*publish_retained=*/false);
     if (!st.ok()) return RefuseAdmin(s, channel, "store failed: " + st.ToString());
-    channels_.Remove(channel);
     Log(LogLevel::kInfo, "channel '" + std::string(channel) + "' deleted by " + s.user);
     return {PublishVerdict::kDeliver, {}, true};  // the empty retained payload clears the document
   }
@@ -541,9 +572,8 @@ PublishDecision ChatService::HandleChannelDocument(const Session& s, std::string
   ChannelConfig config;
   Status st = ParseChannelDocument(channel, payload, ChannelDocLimits{}, &config);
   if (!st.ok()) return RefuseAdmin(s, channel, st.message());
-  st = store_->SaveChannel(config);
+  st = ApplyChannel(channel, &config, /*publish_retained=*/false);
   if (!st.ok()) return RefuseAdmin(s, channel, "store failed: " + st.ToString());
-  channels_.Put(config);
   Log(LogLevel::kInfo, "channel '" + config.id + "' (" + ChannelTypeName(config.type) + ", " +
                            std::to_string(config.members.size()) + " members) set by " + s.user);
   return {PublishVerdict::kDeliver, ToChannelDocument(config), true};
@@ -569,12 +599,17 @@ void ChatService::OnClusterChannel(std::string_view id, const ChannelConfig* con
 }
 
 void ChatService::OnClusterEvent(std::string_view channel, std::string_view kind, std::string_view payload) {
+  if (kind == kKickKind) {  // kickUser on another node: payload is the user
+    KickUserHere(payload);
+    return;
+  }
   if (channels_.Find(channel) == nullptr) return;
   const int qos = kind == "typing" ? 0 : 1;
   broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, kind), std::string(payload), qos, false});
 }
 
 void ChatService::OnClusterPresence(const Presence& p) {
+  cluster_presence_.insert_or_assign(p.user, p);
   broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(p.user), EncodePresence(p), 1, true});
 }
 

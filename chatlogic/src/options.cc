@@ -105,6 +105,7 @@ const std::map<std::string_view, Rule>& Rules() {
       {"typing_interval_ms", {Integer<int64_t>(&Options::typing_interval_ms, 0, 3600 * 1000), "0 to 3600000"}},
       {"presence_timeout_s", {Integer<int64_t>(&Options::presence_timeout_s, 1, kDay), "1 to 86400"}},
       {"outbox_max", {Integer<uint64_t>(&Options::outbox_max, 1, 100000000), "1 to 100000000"}},
+      {"sys_interval_s", {Integer<int64_t>(&Options::sys_interval_s, 0, kDay), "0 to 86400"}},
       {"topic_prefix", {[](std::string_view v, Options* o) {
                           // One topic level, no wildcards, not a $ topic.
                           if (v.empty() || v.size() > 64 || v.front() == '$') return false;

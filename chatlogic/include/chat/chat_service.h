@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -93,8 +94,27 @@ class ChatService final : public ClusterListener {
   void OnReload();
   // Every main-loop iteration (about 10 per second when idle).
   void OnTick();
+  // $CONTROL/chat/v1 (chat_service_control.cc): runs the request's commands
+  // for the client and replies, to that client only, on
+  // $CONTROL/chat/v1/response once every command has answered (some answer
+  // from the store later). Admins only; every error is per command.
+  void OnControl(ClientKey key, std::string_view client_id, std::string_view payload);
+
+  static constexpr std::string_view kControlTopic = "$CONTROL/chat/v1";
+  static constexpr std::string_view kControlResponseTopic = "$CONTROL/chat/v1/response";
 
   const ChannelRegistry& channels() const { return channels_; }
+
+  // What $SYS/broker/chat/... reports (see docs/operations.md).
+  struct Stats {
+    uint64_t accepted = 0;       // chat messages accepted (stored, or queued for the cluster)
+    uint64_t deduplicated = 0;   // retries answered without a new seq
+    uint64_t refused[6] = {};    // by RefusalCode
+    uint64_t syncs = 0;          // sync requests answered
+    uint64_t store_errors = 0;   // store calls that failed
+    uint64_t control_commands = 0;
+  };
+  const Stats& stats() const { return stats_; }
 
   // ClusterListener: events from the other nodes (clustered stores only).
   void OnClusterMessage(std::string_view channel, const StoredMessage& m) override;
@@ -103,6 +123,10 @@ class ChatService final : public ClusterListener {
   void OnClusterPresence(const Presence& p) override;
   void OnTokenConflict(std::string_view jti) override;
   void OnStoreLog(LogLevel level, const std::string& line) override { Log(level, line); }
+
+ public:
+  // One $CONTROL command's outcome: {"data": ...} or {"error": "..."} (JSON text).
+  using ControlDone = std::function<void(std::string outcome)>;
 
  private:
   struct Session {
@@ -138,6 +162,15 @@ class ChatService final : public ClusterListener {
   bool IsStalePresence(std::string_view user, std::string_view payload);
   void EndSession(std::unordered_map<ClientKey, Session>::iterator it);
   PublishDecision HandleChannelDocument(const Session& s, std::string_view channel, std::string_view payload);
+  // Applies a validated document (or a deletion: config null) everywhere it
+  // lives: store, registry, and the retained document (routed publish).
+  Status ApplyChannel(std::string_view id, const ChannelConfig* config, bool publish_retained);
+  // $CONTROL commands (chat_service_control.cc).
+  void RunControlCommand(const Session& s, const std::string& command_json, ControlDone done);
+  void PublishStats();
+  // Disconnects every client of `user` on this node; returns how many.
+  size_t KickUserHere(std::string_view user);
+  static constexpr std::string_view kKickKind = "kick";
   PublishDecision RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
                              std::string_view reason, std::string_view id);
   PublishDecision RefuseAdmin(const Session& s, std::string_view channel, std::string_view error);
@@ -158,6 +191,9 @@ class ChatService final : public ClusterListener {
   PresenceTracker presence_;
   StringSet presence_healed_;  // users whose stale presence was replaced
   std::unordered_map<ClientKey, Session> sessions_;
+  StringMap<Presence> cluster_presence_;  // clustered store: the last presence seen per user
+  Stats stats_;
+  int64_t next_stats_ms_ = 0;
   // READ checks come once per subscriber for the same message: the last
   // topic's parse and channel are kept (valid for one registry generation).
   struct ReadCache {

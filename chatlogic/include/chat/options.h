@@ -42,6 +42,7 @@ struct Options {
   int64_t typing_interval_ms = 1000;
   int64_t presence_timeout_s = 30;
   uint64_t outbox_max = 100000;
+  int64_t sys_interval_s = 10;  // $SYS/broker/chat/... every this many seconds; 0: off
   std::string topic_prefix = "chat";
   uint64_t max_channel_doc_bytes = 1 << 20;
 

@@ -1,0 +1,382 @@
+// ChatService: the $CONTROL/chat/v1 request/response API (spec section 6)
+// and the $SYS statistics. Same shape as Mosquitto's dynamic-security
+// plugin: {"commands":[{"command":..., "correlationData":..., args}]} in,
+// {"responses":[{"command", "correlationData", "data"|"error"}]} out, one
+// response per command, in order.
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_service.h"
+#include "chat/hex.h"
+#include "chat/message_codec.h"
+
+namespace chat {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kMaxControlBytes = 1 << 20;
+constexpr size_t kMaxCommands = 100;
+
+std::string Data(json data) { return json{{"data", std::move(data)}}.dump(); }
+std::string Error(const std::string& why) { return json{{"error", why}}.dump(); }
+
+// A required string argument; false (with *error) when missing or not a string.
+bool StringArg(const json& cmd, const char* name, std::string* out, std::string* error) {
+  auto it = cmd.find(name);
+  if (it == cmd.end() || !it->is_string()) {
+    *error = std::string("'") + name + "' (a string) is required";
+    return false;
+  }
+  *out = it->get<std::string>();
+  return true;
+}
+
+bool UintArg(const json& cmd, const char* name, uint64_t fallback, uint64_t* out, std::string* error) {
+  auto it = cmd.find(name);
+  if (it == cmd.end()) {
+    *out = fallback;
+    return true;
+  }
+  if (!it->is_number_unsigned()) {
+    *error = std::string("'") + name + "' must be a non-negative integer";
+    return false;
+  }
+  *out = it->get<uint64_t>();
+  return true;
+}
+
+json PresenceJson(const Presence& p) {
+  return {{"user", p.user}, {"status", p.online ? "online" : "offline"}, {"devices", p.devices}, {"since", p.since}};
+}
+
+// A stored message for an operator: the delivered map as JSON, id in hex.
+json MessageJson(std::string_view channel, const StoredMessage& m) {
+  json j = json::from_msgpack(EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel}), true, false);
+  if (j.is_discarded() || !j.is_object()) j = json::object();
+  j["id"] = HexEncode(m.id);
+  if (j.contains("body") && j["body"].is_binary()) j["body"] = HexEncode(std::string(j["body"].get_binary().begin(), j["body"].get_binary().end()));
+  j.erase("meta");  // may hold binary values; history keeps it
+  return j;
+}
+
+// Collects the responses of one request; replies when the last one is in.
+struct ControlRequest {
+  std::string client_id;
+  std::vector<json> responses;
+  size_t pending = 0;
+};
+
+}  // namespace
+
+void ChatService::OnControl(ClientKey key, std::string_view client_id, std::string_view payload) {
+  auto reply = [this, cid = std::string(client_id)](json responses) {
+    broker_->Publish(Outgoing{cid, std::string(kControlResponseTopic), json{{"responses", std::move(responses)}}.dump(),
+                              1, false});
+  };
+  const Session* s = FindSession(key);
+  json request;
+  if (payload.size() <= kMaxControlBytes) request = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (payload.size() > kMaxControlBytes || request.is_discarded() || !request.is_object() ||
+      !request.contains("commands") || !request["commands"].is_array()) {
+    Log(LogLevel::kNotice, "refused $CONTROL request from '" + std::string(client_id) + "': not a command list");
+    reply(json::array({{{"command", ""}, {"error", payload.size() > kMaxControlBytes
+                                                         ? "request too large"
+                                                         : "expected {\"commands\": [...]}"}}}));
+    return;
+  }
+  const json& commands = request["commands"];
+  auto req = std::make_shared<ControlRequest>();
+  req->client_id = std::string(client_id);
+  req->responses.resize(commands.size());
+  req->pending = commands.size() + 1;  // +1: released after the loop
+  auto release = [req, reply]() {
+    if (--req->pending == 0) reply(std::move(req->responses));
+  };
+  auto finish_one = [req, release](size_t i, json response) {
+    req->responses[i] = std::move(response);
+    release();
+  };
+  for (size_t i = 0; i < commands.size(); ++i) {
+    const json& cmd = commands[i];
+    json head = {{"command", cmd.is_object() && cmd.contains("command") && cmd["command"].is_string()
+                                 ? cmd["command"].get<std::string>()
+                                 : std::string()}};
+    if (cmd.is_object() && cmd.contains("correlationData")) head["correlationData"] = cmd["correlationData"];
+    ++stats_.control_commands;
+    std::string refusal;
+    if (i >= kMaxCommands) refusal = "too many commands in one request (at most " + std::to_string(kMaxCommands) + ")";
+    else if (s == nullptr || !s->admin) refusal = "not an admin";
+    else if (!cmd.is_object() || head["command"].get<std::string>().empty()) refusal = "a command needs a 'command' string";
+    if (!refusal.empty()) {
+      head["error"] = refusal;
+      finish_one(i, std::move(head));
+      continue;
+    }
+    RunControlCommand(*s, cmd.dump(), [finish_one, i, head](std::string outcome) mutable {
+      json o = json::parse(outcome, nullptr, false);
+      if (o.is_object() && o.contains("data")) {
+        head["data"] = std::move(o["data"]);
+      } else {
+        head["error"] = o.is_object() && o.contains("error") ? o["error"] : json("failed");
+      }
+      finish_one(i, std::move(head));
+    });
+  }
+  release();  // the +1: replies now if every command answered at once
+}
+
+size_t ChatService::KickUserHere(std::string_view user) {
+  std::vector<std::string> ids;
+  for (const auto& [key, session] : sessions_) {
+    if (session.user == user && session.online) ids.push_back(session.client_id);
+  }
+  for (const std::string& id : ids) broker_->Kick(id);
+  if (!ids.empty()) {
+    Log(LogLevel::kNotice, "kicked " + std::to_string(ids.size()) + " client(s) of '" + std::string(user) + "'");
+  }
+  return ids.size();
+}
+
+void ChatService::RunControlCommand(const Session& s, const std::string& command_json, ControlDone done) {
+  const json cmd = json::parse(command_json);
+  const std::string name = cmd["command"].get<std::string>();
+  std::string error;
+  std::string channel, user;
+  const int64_t now_ms = env_->NowMs();
+
+  if (name == "listChannels") {
+    json list = json::array();
+    for (const Channel* ch : channels_.List()) {
+      list.push_back({{"channel", ch->config.id},
+                      {"type", ChannelTypeName(ch->config.type)},
+                      {"members", ch->config.members.size()}});
+    }
+    return done(Data({{"channels", std::move(list)}}));
+  }
+  if (name == "getChannel") {
+    if (!StringArg(cmd, "channel", &channel, &error)) return done(Error(error));
+    const Channel* ch = channels_.Find(channel);
+    if (ch == nullptr) return done(Error("no such channel"));
+    return done(Data({{"channel", channel}, {"doc", json::parse(ToChannelDocument(ch->config))}}));
+  }
+  if (name == "setChannel") {
+    if (!StringArg(cmd, "channel", &channel, &error)) return done(Error(error));
+    auto doc = cmd.find("doc");
+    if (doc == cmd.end() || !(doc->is_object() || doc->is_string())) {
+      return done(Error("'doc' (the channel document, an object) is required"));
+    }
+    const std::string text = doc->is_string() ? doc->get<std::string>() : doc->dump();
+    if (text.size() > options_.max_channel_doc_bytes) return done(Error("document too large"));
+    ChannelConfig config;
+    Status st = ParseChannelDocument(channel, text, ChannelDocLimits{}, &config);
+    if (!st.ok()) return done(Error(st.message()));
+    st = ApplyChannel(channel, &config, /*publish_retained=*/true);
+    if (!st.ok()) return done(Error("store failed: " + st.ToString()));
+    Log(LogLevel::kInfo, "channel '" + channel + "' set by " + s.user + " ($CONTROL)");
+    return done(Data({{"channel", channel}, {"doc", json::parse(ToChannelDocument(config))}}));
+  }
+  if (name == "deleteChannel") {
+    if (!StringArg(cmd, "channel", &channel, &error)) return done(Error(error));
+    if (channels_.Find(channel) == nullptr) return done(Error("no such channel"));
+    Status st = ApplyChannel(channel, nullptr, /*publish_retained=*/true);
+    if (!st.ok()) return done(Error("store failed: " + st.ToString()));
+    Log(LogLevel::kInfo, "channel '" + channel + "' deleted by " + s.user + " ($CONTROL)");
+    return done(Data({{"channel", channel}}));
+  }
+  if (name == "getPresence") {
+    if (!StringArg(cmd, "user", &user, &error)) return done(Error(error));
+    Presence p{user, false, 0, 0};
+    if (store_->clustered()) {
+      if (auto it = cluster_presence_.find(user); it != cluster_presence_.end()) p = it->second;
+    } else {
+      p.devices = presence_.Devices(user);
+      p.online = p.devices > 0;
+    }
+    return done(Data(PresenceJson(p)));
+  }
+  if (name == "getHistory") {
+    uint64_t after = 0, limit = 0;
+    if (!StringArg(cmd, "channel", &channel, &error) || !UintArg(cmd, "after", 0, &after, &error) ||
+        !UintArg(cmd, "limit", 100, &limit, &error)) {
+      return done(Error(error));
+    }
+    const Channel* ch = channels_.Find(channel);
+    if (ch == nullptr) return done(Error("no such channel"));
+    Store::SyncQuery q;
+    q.channel = channel;
+    q.user = s.user;
+    q.after = after;
+    q.limit = std::min<uint64_t>(limit, options_.sync_limit_max);
+    q.now_ms = now_ms;
+    q.limits = LimitsFor(*ch);
+    store_->ReadSync(q, [done, channel](const Status& st, const Store::SyncSnapshot& snap) {
+      if (!st.ok()) return done(Error("store failed: " + st.ToString()));
+      json messages = json::array();
+      for (const StoredMessage& m : snap.page) messages.push_back(MessageJson(channel, m));
+      json data = {{"channel", channel}, {"head", snap.head}, {"epoch", snap.epoch}, {"messages", std::move(messages)}};
+      if (snap.first_kept > 1) data["first_kept"] = snap.first_kept;
+      done(Data(std::move(data)));
+    });
+    return;
+  }
+  if (name == "getUnread") {
+    if (!StringArg(cmd, "user", &user, &error)) return done(Error(error));
+    std::vector<std::string> mine;
+    for (const Channel* ch : channels_.List()) {
+      if (ch->config.type != ChannelType::kOpen && ChannelRegistry::MayAccess(ch, user)) mine.push_back(ch->config.id);
+    }
+    struct Join {
+      json channels = json::object();
+      uint64_t total = 0;
+      size_t pending = 0;
+      std::string error;
+    };
+    auto join = std::make_shared<Join>();
+    join->pending = mine.size() + 1;
+    auto finish = [join, done, user]() {
+      if (--join->pending != 0) return;
+      if (!join->error.empty()) return done(Error(join->error));
+      done(Data({{"user", user}, {"channels", join->channels}, {"total", join->total}}));
+    };
+    for (const std::string& id : mine) {
+      Store::SyncQuery q;
+      q.channel = id;
+      q.user = user;
+      q.now_ms = 0;  // read nothing, trim nothing
+      store_->ReadSync(q, [join, finish, id](const Status& st, const Store::SyncSnapshot& snap) {
+        if (!st.ok()) {
+          join->error = "store failed: " + st.ToString();
+        } else {
+          const uint64_t unread = snap.head > snap.marks.read ? snap.head - snap.marks.read : 0;
+          join->channels[id] = {{"head", snap.head}, {"read", snap.marks.read}, {"unread", unread}};
+          join->total += unread;
+        }
+        finish();
+      });
+    }
+    finish();
+    return;
+  }
+  if (name == "kickUser") {
+    if (!StringArg(cmd, "user", &user, &error)) return done(Error(error));
+    const size_t here = KickUserHere(user);
+    store_->ShareEvent("$", kKickKind, user);  // the other nodes kick theirs
+    return done(Data({{"user", user}, {"kicked_here", here}}));
+  }
+  if (name == "revokeToken") {
+    std::string jti;
+    if (!StringArg(cmd, "jti", &jti, &error)) return done(Error(error));
+    // Claimed as used for as long as any token could be valid.
+    const int64_t until = now_ms + (options_.token_max_lifetime_s + 2 * options_.token_leeway_s + 1) * 1000;
+    bool first = false;
+    Status st = store_->ClaimTokenId(jti, until, now_ms, &first);
+    if (!st.ok()) return done(Error("store failed: " + st.ToString()));
+    std::vector<std::string> ids;
+    for (const auto& [key, session] : sessions_) {
+      if (session.jti == jti && session.online) ids.push_back(session.client_id);
+    }
+    for (const std::string& id : ids) broker_->Kick(id);
+    Log(LogLevel::kNotice, "token jti '" + jti + "' revoked by " + s.user);
+    return done(Data({{"jti", jti}, {"was_unused", first}, {"kicked_here", ids.size()}}));
+  }
+  if (name == "getStats") {
+    json refused = json::object();
+    for (int c = 0; c <= static_cast<int>(RefusalCode::kUnavailable); ++c) {
+      refused[RefusalCodeName(static_cast<RefusalCode>(c))] = stats_.refused[c];
+    }
+    return done(Data({{"messages_accepted", stats_.accepted},
+                      {"messages_deduplicated", stats_.deduplicated},
+                      {"messages_refused", refused},
+                      {"syncs", stats_.syncs},
+                      {"store_errors", stats_.store_errors},
+                      {"users_online_here", presence_.online_users()},
+                      {"clients_here", sessions_.size()},
+                      {"channels", channels_.size()}}));
+  }
+  if (name == "sendMessage") {
+    std::string body, id_hex;
+    if (!StringArg(cmd, "channel", &channel, &error) || !StringArg(cmd, "user", &user, &error) ||
+        !StringArg(cmd, "body", &body, &error)) {
+      return done(Error(error));
+    }
+    const Channel* ch = channels_.Find(channel);
+    if (ch == nullptr || !ChannelRegistry::MayAccess(ch, user)) return done(Error("not_member: " + user + " is not a member"));
+    ClientMessage msg;
+    if (cmd.contains("id")) {
+      if (!cmd["id"].is_string() || !HexDecode(cmd["id"].get<std::string>(), &msg.id) ||
+          msg.id.size() < kMinIdBytes || msg.id.size() > kMaxIdBytes) {
+        return done(Error("malformed: 'id' must be 8 to 32 bytes in hex"));
+      }
+    } else {
+      msg.id.resize(16);
+      env_->RandomBytes(msg.id.data(), msg.id.size());
+    }
+    if (body.size() > options_.max_body_bytes) return done(Error("too_large: body exceeds max_body_bytes"));
+    msg.ts = static_cast<uint64_t>(now_ms);
+    // The fields a client would send: body (and type), packed as the codec keeps them.
+    json fields = {{"body", body}};
+    if (cmd.contains("type") && cmd["type"].is_string()) fields["type"] = cmd["type"];
+    std::vector<uint8_t> packed = json::to_msgpack(fields);
+    // to_msgpack gives a map: drop its header (fixmap: one byte for < 16 keys).
+    msg.fields.packed.assign(packed.begin() + 1, packed.end());
+    msg.fields.count = static_cast<uint32_t>(fields.size());
+    AppendRequest req;
+    req.channel = channel;
+    req.message = &msg;
+    req.from = user;
+    req.now_ms = now_ms;
+    req.limits = LimitsFor(*ch);
+    const std::string id_out = HexEncode(msg.id);
+    AppendResult r = store_->Append(req, [this, done, id_out](std::string_view ch_id, const AppendResult& later,
+                                                               const StoredMessage& m) {
+      if (later.status == AppendStatus::kFailed) return done(Error("unavailable: " + later.error.ToString()));
+      if (later.status == AppendStatus::kAccepted) ++stats_.accepted;
+      if (later.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
+      if (later.status == AppendStatus::kAccepted && !store_->clustered()) {
+        broker_->Publish(Outgoing{"", topics_.ChatTopic(ch_id, "msg"),
+                                  EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, ch_id}), 1, false});
+      }
+      done(Data({{"channel", std::string(ch_id)}, {"seq", later.seq}, {"id", id_out},
+                 {"duplicate", later.status == AppendStatus::kDuplicate}}));
+    });
+    switch (r.status) {
+      case AppendStatus::kAccepted:
+        ++stats_.accepted;
+        broker_->Publish(Outgoing{"", topics_.ChatTopic(channel, "msg"),
+                                  EncodeDelivery(msg.fields, Stamp{r.seq, user, static_cast<uint64_t>(now_ms), channel}),
+                                  1, false});
+        return done(Data({{"channel", channel}, {"seq", r.seq}, {"id", id_out}, {"duplicate", false}}));
+      case AppendStatus::kDuplicate:
+        ++stats_.deduplicated;
+        return done(Data({{"channel", channel}, {"seq", r.seq}, {"id", id_out}, {"duplicate", true}}));
+      case AppendStatus::kFailed:
+        ++stats_.store_errors;
+        return done(Error("unavailable: " + r.error.ToString()));
+      case AppendStatus::kPending:
+        return;  // the callback answers
+    }
+    return;
+  }
+  done(Error("unknown command '" + name + "'"));
+}
+
+void ChatService::PublishStats() {
+  const std::string base = "$SYS/broker/chat/";
+  auto put = [&](const std::string& name, uint64_t value) {
+    broker_->Publish(Outgoing{"", base + name, std::to_string(value), 0, true});
+  };
+  put("messages/accepted", stats_.accepted);
+  put("messages/deduplicated", stats_.deduplicated);
+  for (int c = 0; c <= static_cast<int>(RefusalCode::kUnavailable); ++c) {
+    put(std::string("messages/refused/") + RefusalCodeName(static_cast<RefusalCode>(c)), stats_.refused[c]);
+  }
+  put("syncs", stats_.syncs);
+  put("store/errors", stats_.store_errors);
+  put("users/online", presence_.online_users());
+  put("clients", sessions_.size());
+  put("channels", channels_.size());
+  put("control/commands", stats_.control_commands);
+}
+
+}  // namespace chat
