@@ -11,21 +11,25 @@
 --   <p>users, <p>nodes, <p>nodeusers:<node>  sets   <p>node:<node> heartbeat (PX)
 --   <p>feed         the pub/sub channel every node listens to
 
--- Drops history beyond max_count entries and older than max_age_ms (0: no
--- age limit), oldest first, so history stays a contiguous run of seqs.
+-- Drops history older than max_age_ms (0: no age limit), oldest first, so
+-- history stays a contiguous run of seqs.
+local function trim_by_age(h, max_age_ms, now_ms)
+  if max_age_ms <= 0 then return end
+  local cutoff = now_ms - max_age_ms
+  for _ = 1, 10000 do
+    local first = redis.call('ZRANGE', h, 0, 0)
+    if #first == 0 then break end
+    local sts = tonumber(string.match(first[1], '^%d+|(%d+)|'))
+    if sts == nil or sts >= cutoff then break end
+    redis.call('ZREMRANGEBYRANK', h, 0, 0)
+  end
+end
+
+-- Drops history beyond max_count entries and older than max_age_ms.
 local function trim_history(h, max_count, max_age_ms, now_ms)
   local n = redis.call('ZCARD', h)
   if n > max_count then redis.call('ZREMRANGEBYRANK', h, 0, n - max_count - 1) end
-  if max_age_ms > 0 then
-    local cutoff = now_ms - max_age_ms
-    for _ = 1, 10000 do
-      local first = redis.call('ZRANGE', h, 0, 0)
-      if #first == 0 then break end
-      local sts = tonumber(string.match(first[1], '^%d+|(%d+)|'))
-      if sts == nil or sts >= cutoff then break end
-      redis.call('ZREMRANGEBYRANK', h, 0, 0)
-    end
-  end
+  trim_by_age(h, max_age_ms, now_ms)
 end
 
 -- Recomputes a user's cluster-wide device count over live nodes and

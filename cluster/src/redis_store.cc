@@ -111,7 +111,9 @@ class RedisStore final : public Store {
   // A channel learned late (created while this node was away): followed
   // from its current head.
   void FollowFromHead(const std::string& channel);
-  void ApplyChannelSnapshot(const RedisValue& all);
+  // `taken_after`: channel_write_count_ when the snapshot was asked for; a
+  // channel written since (here or by a feed event) is newer than it.
+  void ApplyChannelSnapshot(const RedisValue& all, uint64_t taken_after);
   // A node's heartbeat lives 2/3 of presence_timeout and is renewed every
   // 1/3: a live node has one beat of slack, and a dead node's devices are
   // dropped by the next beat of another node after expiry, within the timeout.
@@ -158,6 +160,10 @@ class RedisStore final : public Store {
   std::deque<Request> requests_;
   StringMap<uint64_t> devices_;  // this node's device counts, as reported
   std::vector<std::string> known_channels_;  // what the feed thread reads heads of (unsorted set)
+  // Broker thread: a counter of channel writes and each channel's last one,
+  // so a channel snapshot never undoes a newer write.
+  uint64_t channel_write_count_ = 0;
+  StringMap<uint64_t> channel_writes_;
   uint64_t last_added_ = 0;      // highest outbox position handed to the I/O thread
   uint64_t confirmed_ = 0;       // highest outbox position Redis confirmed
   bool stop_ = false;
@@ -346,6 +352,7 @@ Status RedisStore::ClaimTokenId(std::string_view jti, int64_t expires_ms, int64_
 }
 
 void RedisStore::KnowChannel(std::string_view id, bool known) {
+  channel_writes_.insert_or_assign(std::string(id), ++channel_write_count_);
   std::lock_guard<std::mutex> l(mu_);
   auto it = std::find(known_channels_.begin(), known_channels_.end(), id);
   if (known && it == known_channels_.end()) known_channels_.emplace_back(id);
@@ -570,9 +577,9 @@ void RedisStore::OnFeedResumed() {
   // caught up by the baseline): channel documents, presence, token ids.
   Request docs;
   docs.argv = {"HGETALL", prefix_ + "channels"};
-  docs.done = [this](const Status& st, RedisValue& v) {
+  docs.done = [this, taken_after = channel_write_count_](const Status& st, RedisValue& v) {
     if (!st.ok() || v.type != RedisValue::Type::kArray) return;
-    Post([this, v = std::move(v)] { ApplyChannelSnapshot(v); });
+    Post([this, taken_after, v = std::move(v)] { ApplyChannelSnapshot(v, taken_after); });
   };
   Submit(std::move(docs));
   Request presence;
@@ -649,13 +656,18 @@ void RedisStore::ApplyBaseline(const std::vector<std::string>& channels, const s
   }
 }
 
-void RedisStore::ApplyChannelSnapshot(const RedisValue& all) {
+void RedisStore::ApplyChannelSnapshot(const RedisValue& all, uint64_t taken_after) {
   std::vector<ChannelConfig> known;
   local_->LoadChannels(&known);
+  auto newer = [&](const std::string& id) {
+    auto it = channel_writes_.find(id);
+    return it != channel_writes_.end() && it->second > taken_after;
+  };
   StringMap<bool> in_redis;
   for (size_t i = 0; i + 1 < all.elements.size(); i += 2) {
     const std::string& id = all.elements[i].str;
     in_redis.emplace(id, true);
+    if (newer(id)) continue;
     ChannelConfig config;
     if (!ParseChannelDocument(id, all.elements[i + 1].str, ChannelDocLimits{}, &config).ok()) continue;
     auto same = std::find_if(known.begin(), known.end(), [&](const ChannelConfig& c) {
@@ -668,7 +680,7 @@ void RedisStore::ApplyChannelSnapshot(const RedisValue& all) {
     if (listener_) listener_->OnClusterChannel(id, &config);
   }
   for (const ChannelConfig& c : known) {
-    if (in_redis.count(c.id)) continue;
+    if (in_redis.count(c.id) || newer(c.id)) continue;
     local_->DeleteChannel(c.id);
     KnowChannel(c.id, false);
     gate_.Reset(c.id);
