@@ -3,6 +3,7 @@
 //   chatctl token  --keys PRIVATE_JWKS --kid KID --sub USER [...]
 //   chatctl keygen --out-private FILE --out-public FILE [--kid-prefix NAME]
 //   chatctl verify --keys PUBLIC_JWKS --token TOKEN [...]
+//   chatctl ctl    --port P (--token T | --keys PRIVATE_JWKS --kid KID) --command NAME [...]
 //
 // Every subcommand is one row of kCommands: a name, its options and a run
 // function. Option parsing is generic (--name VALUE, --name=VALUE, --flag).
@@ -16,6 +17,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +40,10 @@
 #include "chat/status.h"
 #include "chat/token_minter.h"
 #include "chat/token_verifier.h"
+
+extern "C" {
+#include <mosquitto.h>
+}
 
 namespace {
 
@@ -451,6 +457,153 @@ int RunVerify(const Args& args) {
 }
 
 // ---------------------------------------------------------------------------
+// ctl: one $CONTROL/chat/v1 command, the way mosquitto_ctrl talks to
+// dynamic-security: publish {"commands":[...]} and wait for the reply, which
+// the plugin sends to this client only.
+
+struct ControlSession {
+  bool connected = false;
+  int connack = -1;
+  bool disconnected = false;
+  std::optional<std::string> response;
+};
+
+int RunControl(const Args& args) {
+  const char* cmd = "ctl";
+  int64_t port = 0, timeout_s = 0;
+  if (!IntOption(args, cmd, "port", 1883, &port) || !IntOption(args, cmd, "timeout", 10, &timeout_s)) return kExitUsage;
+  json command = json::object();
+  if (args.Has("args")) {
+    command = json::parse(args.Get("args"), nullptr, false);
+    if (!command.is_object()) {
+      std::cerr << "chatctl ctl: --args must be a JSON object\n";
+      return kExitUsage;
+    }
+  }
+  command["command"] = args.Get("command");
+  for (const char* name : {"channel", "user", "jti", "body", "id", "type"}) {
+    if (args.Has(name)) command[name] = args.Get(name);
+  }
+  for (const char* name : {"after", "limit", "seq"}) {
+    if (!args.Has(name)) continue;
+    int64_t v = 0;
+    if (!IntOption(args, cmd, name, 0, &v) || v < 0) return kExitUsage;
+    command[name] = static_cast<uint64_t>(v);
+  }
+  if (args.Has("doc")) {
+    command["doc"] = json::parse(args.Get("doc"), nullptr, false);
+    if (!command["doc"].is_object()) {
+      std::cerr << "chatctl ctl: --doc must be a JSON object (a channel document)\n";
+      return kExitUsage;
+    }
+  }
+  // Who asks: a given token, or an admin token minted here.
+  std::string token = args.Get("token");
+  std::string user = args.Get("as", "chatctl");
+  if (token.empty()) {
+    std::string jwks, error;
+    if (!args.Has("keys") || !args.Has("kid")) {
+      std::cerr << "chatctl ctl: give --token, or --keys and --kid to mint an admin token\n";
+      return kExitUsage;
+    }
+    if (!ReadFile(args.Get("keys"), &jwks, &error)) {
+      std::cerr << "chatctl ctl: " << error << "\n";
+      return kExitFailure;
+    }
+    const int64_t now = chat::Env::Default()->NowMs() / 1000;
+    json claims = {{"sub", user}, {"iat", now}, {"exp", now + 60}, {"jti", HexRandom(16)}, {"role", "admin"}};
+    chat::Status st = chat::MintToken(jwks, args.Get("kid"), claims.dump(), &token);
+    OPENSSL_cleanse(jwks.data(), jwks.size());
+    if (!st.ok()) {
+      std::cerr << "chatctl ctl: " << st.ToString() << "\n";
+      return kExitFailure;
+    }
+  } else if (!args.Has("as")) {
+    // MQTT 3.1.1 sends a password only with a username: the token's sub
+    // (read, not verified: the broker verifies).
+    user.clear();
+    const size_t a = token.find('.'), b = token.find('.', a == std::string::npos ? a : a + 1);
+    std::string payload;
+    if (b != std::string::npos && chat::Base64UrlDecode(std::string_view(token).substr(a + 1, b - a - 1), &payload)) {
+      json claims = json::parse(payload, nullptr, false);
+      if (claims.is_object() && claims.contains("sub") && claims["sub"].is_string()) user = claims["sub"];
+    }
+    if (user.empty()) {
+      std::cerr << "chatctl ctl: --token is not a JWT with a sub claim\n";
+      return kExitUsage;
+    }
+  }
+
+  mosquitto_lib_init();
+  ControlSession session;
+  const std::string client_id = "chatctl-" + HexRandom(6);
+  struct mosquitto* m = mosquitto_new(client_id.c_str(), true, &session);
+  if (m == nullptr) {
+    std::cerr << "chatctl ctl: out of memory\n";
+    return kExitFailure;
+  }
+  std::unique_ptr<struct mosquitto, void (*)(struct mosquitto*)> guard(m, mosquitto_destroy);
+  mosquitto_username_pw_set(m, user.empty() ? nullptr : user.c_str(), token.c_str());
+  mosquitto_connect_callback_set(m, [](struct mosquitto*, void* ud, int rc) {
+    auto* s = static_cast<ControlSession*>(ud);
+    s->connack = rc;
+    s->connected = rc == 0;
+  });
+  mosquitto_disconnect_callback_set(m, [](struct mosquitto*, void* ud, int) {
+    static_cast<ControlSession*>(ud)->disconnected = true;
+  });
+  mosquitto_message_callback_set(m, [](struct mosquitto*, void* ud, const struct mosquitto_message* msg) {
+    if (std::string_view(msg->topic) == "$CONTROL/chat/v1/response") {
+      static_cast<ControlSession*>(ud)->response = std::string(static_cast<const char*>(msg->payload), msg->payloadlen);
+    }
+  });
+  const std::string host = args.Get("host", "127.0.0.1");
+  int rc = mosquitto_connect(m, host.c_str(), static_cast<int>(port), 30);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    std::cerr << "chatctl ctl: cannot connect to " << host << ":" << port << ": " << mosquitto_strerror(rc) << "\n";
+    return kExitFailure;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  auto pump_until = [&](auto done) {
+    while (!done() && !session.disconnected && std::chrono::steady_clock::now() < deadline) {
+      if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) break;
+    }
+    return done();
+  };
+  if (!pump_until([&] { return session.connack >= 0; }) || !session.connected) {
+    std::cerr << "chatctl ctl: connection refused by " << host << ":" << port
+              << (session.connack > 0 ? std::string(" (") + mosquitto_connack_string(session.connack) + ")" : "")
+              << "\n";
+    return kExitFailure;
+  }
+  const std::string request = json{{"commands", json::array({command})}}.dump();
+  mosquitto_publish(m, nullptr, "$CONTROL/chat/v1", static_cast<int>(request.size()), request.data(), 1, false);
+  if (!pump_until([&] { return session.response.has_value(); })) {
+    std::cerr << "chatctl ctl: no response within " << timeout_s << " s\n";
+    return kExitFailure;
+  }
+  mosquitto_disconnect(m);
+  json reply = json::parse(*session.response, nullptr, false);
+  if (!reply.is_object() || !reply.contains("responses") || !reply["responses"].is_array() ||
+      reply["responses"].empty()) {
+    std::cerr << "chatctl ctl: unexpected response: " << *session.response << "\n";
+    return kExitFailure;
+  }
+  const json& r = reply["responses"][0];
+  if (args.Has("json")) {
+    std::cout << r.dump() << "\n";
+  } else if (r.contains("data")) {
+    std::cout << r["data"].dump(2) << "\n";
+  }
+  if (r.contains("error")) {
+    std::cerr << "chatctl ctl: " << command["command"].get<std::string>() << ": "
+              << (r["error"].is_string() ? r["error"].get<std::string>() : r["error"].dump()) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
 // Dispatch
 
 const std::vector<Command>& Commands() {
@@ -492,6 +645,39 @@ const std::vector<Command>& Commands() {
            {"leeway", "SECONDS", "clock leeway (default 5)", false},
        },
        RunVerify},
+      {"ctl",
+       "Run one $CONTROL/chat/v1 command on a broker and print its answer.",
+       "Commands: listChannels, getChannel, setChannel, deleteChannel, getPresence,\n"
+       "getUnread, getHistory, kickUser, revokeToken, getStats, sendMessage.\n"
+       "Prints the answer's data as indented JSON (--json: the whole response on one\n"
+       "line); an error goes to stderr with exit status 1, as does a refused\n"
+       "connection or no answer within --timeout. Without --token, an admin token\n"
+       "for --as (default chatctl) is minted from --keys/--kid, valid 60 s.\n"
+       "Example: chatctl ctl --port 1883 --keys conf/jwks.private.json --kid demo1-es256 \\\n"
+       "           --command sendMessage --channel general --user alice --body hello",
+       {
+           {"command", "NAME", "the command", true},
+           {"host", "HOST", "broker host (default 127.0.0.1)", false},
+           {"port", "PORT", "broker port (default 1883)", false},
+           {"token", "TOKEN", "an admin connect token", false},
+           {"keys", "PRIVATE_JWKS", "mint an admin token with this private JWKS", false},
+           {"kid", "KID", "key to mint with", false},
+           {"as", "USER", "the admin user of a minted token (default chatctl)", false},
+           {"channel", "CHANNEL", "argument channel", false},
+           {"user", "USER", "argument user", false},
+           {"jti", "JTI", "argument jti (revokeToken)", false},
+           {"body", "TEXT", "argument body (sendMessage)", false},
+           {"id", "HEX", "argument id (sendMessage, traceMessage)", false},
+           {"type", "TYPE", "argument type (sendMessage)", false},
+           {"after", "SEQ", "argument after (getHistory)", false},
+           {"limit", "N", "argument limit (getHistory)", false},
+           {"seq", "SEQ", "argument seq (traceMessage)", false},
+           {"doc", "JSON", "argument doc (setChannel): the channel document", false},
+           {"args", "JSON", "any other arguments, as a JSON object", false},
+           {"json", nullptr, "print the whole response as JSON", false},
+           {"timeout", "SECONDS", "how long to wait for the answer (default 10)", false},
+       },
+       RunControl},
   };
   return kCommands;
 }

@@ -3,6 +3,7 @@ Mosquitto's dynamic-security plugin, admins only, an error per command and never
 on one node and across a three-node cluster."""
 
 import json
+import subprocess
 import time
 import unittest
 
@@ -121,6 +122,43 @@ class ControlOneNodeTest(ControlCase):
         self.assertEqual([r.get("correlationData") for r in rs], ["1", None, "3"])
         self.assertEqual(["data" in r for r in rs], [True, False, True])
         self.broker.assert_alive()
+
+
+class ChatctlTest(ControlCase):
+    """chatctl ctl, run as an operator would."""
+
+    def chatctl(self, *args, token=None):
+        cmd = [self.keys.chatctl, "ctl", "--port", str(self.broker.port)]
+        cmd += ["--token", token] if token else ["--keys", self.keys.private, "--kid", self.keys.es256_kid]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_every_kind_of_answer(self):
+        self.start_broker()
+        rc, out, err = self.chatctl("--command", "setChannel", "--channel", "ops",
+                                    "--doc", '{"type":"group","members":["alice","bob"]}')
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["doc"]["members"], ["alice", "bob"])
+        rc, out, err = self.chatctl("--command", "sendMessage", "--channel", "ops", "--user", "bob", "--body", "hi")
+        self.assertEqual((rc, json.loads(out)["seq"]), (0, 1), err)
+        rc, out, err = self.chatctl("--command", "getHistory", "--channel", "ops", "--limit", "5", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["data"]["messages"][0]["body"], "hi")
+        rc, out, err = self.chatctl("--command", "getChannel", "--channel", "missing")
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("no such channel", err)
+        rc, out, err = self.chatctl("--command", "listChannels", token=self.keys.token("alice"))
+        self.assertEqual(rc, 1)
+        self.assertIn("not an admin", err)
+        rc, out, err = self.chatctl("--command", "getStats", "--doc", "[1]")
+        self.assertEqual(rc, 2, "a usage error")
+        self.broker.stop()
+        rc, out, err = self.chatctl("--command", "getStats", "--timeout", "2")
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot connect", err)
+        helped = subprocess.run([self.keys.chatctl, "ctl", "--help"], capture_output=True, text=True)
+        self.assertEqual(helped.returncode, 0)
+        self.assertIn("sendMessage", helped.stdout)
 
 
 class ControlClusterTest(ControlCase):
