@@ -648,7 +648,8 @@ const std::vector<Command>& Commands() {
       {"ctl",
        "Run one $CONTROL/chat/v1 command on a broker and print its answer.",
        "Commands: listChannels, getChannel, setChannel, deleteChannel, getPresence,\n"
-       "getUnread, getHistory, kickUser, revokeToken, getStats, sendMessage.\n"
+       "getUnread, getHistory, kickUser, revokeToken, getStats, sendMessage,\n"
+       "traceMessage.\n"
        "Prints the answer's data as indented JSON (--json: the whole response on one\n"
        "line); an error goes to stderr with exit status 1, as does a refused\n"
        "connection or no answer within --timeout. Without --token, an admin token\n"

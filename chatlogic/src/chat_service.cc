@@ -46,6 +46,7 @@ Status ChatService::Start() {
   Log(LogLevel::kInfo, "serving " + std::to_string(channels_.size()) + " channel(s) under topic prefix '" +
                            options_.topic_prefix + "'");
   next_key_check_ms_ = env_->NowMs() + options_.jwks_check_interval_ms;
+  next_stats_ms_ = env_->NowMs() + options_.sys_interval_s * 1000;
   return Status::Ok();
 }
 
@@ -372,6 +373,8 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
   req.from = s.user;
   req.now_ms = now_ms;
   req.limits = LimitsFor(*ch);
+  req.client = s.client_id;
+  req.node = options_.node_id;
   AppendResult r = store_->Append(
       req, [this, qos](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
         if (later.status == AppendStatus::kAccepted) ++stats_.accepted;

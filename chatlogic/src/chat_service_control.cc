@@ -327,6 +327,9 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
     req.from = user;
     req.now_ms = now_ms;
     req.limits = LimitsFor(*ch);
+    const std::string via = "$CONTROL:" + s.client_id;  // outlives the Append call
+    req.client = via;
+    req.node = options_.node_id;
     const std::string id_out = HexEncode(msg.id);
     AppendResult r = store_->Append(req, [this, done, id_out](std::string_view ch_id, const AppendResult& later,
                                                                const StoredMessage& m) {
@@ -358,7 +361,90 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
     }
     return;
   }
+  if (name == "traceMessage") {
+    uint64_t seq = 0;
+    std::string id_hex, id;
+    if (!StringArg(cmd, "channel", &channel, &error) || !UintArg(cmd, "seq", 0, &seq, &error)) return done(Error(error));
+    if (cmd.contains("id")) {
+      if (!cmd["id"].is_string() || !HexDecode(cmd["id"].get<std::string>(), &id) || id.empty()) {
+        return done(Error("'id' must be hex"));
+      }
+    }
+    if (seq == 0 && id.empty()) return done(Error("'seq' or 'id' is required"));
+    const Channel* ch = channels_.Find(channel);
+    if (ch == nullptr) return done(Error("no such channel"));
+    TraceMessage(channel, LimitsFor(*ch), ch->config.members, seq, id, seq > 0 ? seq - 1 : 0, std::move(done));
+    return;
+  }
   done(Error("unknown command '" + name + "'"));
+}
+
+void ChatService::TraceMessage(const std::string& channel, const HistoryLimits& limits,
+                               const std::vector<std::string>& members, uint64_t seq, const std::string& id,
+                               uint64_t after, ControlDone done) {
+  // Finds the message in history (by seq: one read; by id: page by page),
+  // then reads every member's watermarks.
+  Store::SyncQuery q;
+  q.channel = channel;
+  q.user = "";
+  q.after = after;
+  q.limit = seq > 0 ? 1 : options_.sync_limit_max;
+  q.now_ms = env_->NowMs();
+  q.limits = limits;
+  store_->ReadSync(q, [this, channel, limits, members, seq, id, done](const Status& st,
+                                                                      const Store::SyncSnapshot& snap) {
+    if (!st.ok()) return done(Error("store failed: " + st.ToString()));
+    const StoredMessage* found = nullptr;
+    for (const StoredMessage& m : snap.page) {
+      if ((seq > 0 && m.seq == seq) || (seq == 0 && m.id == id)) found = &m;
+    }
+    if (found == nullptr) {
+      if (seq == 0 && !snap.page.empty() && snap.page.back().seq < snap.head) {
+        return TraceMessage(channel, limits, members, 0, id, snap.page.back().seq, done);
+      }
+      return done(Error("not in history (never stored, or dropped by retention)"));
+    }
+    json trace = MessageJson(channel, *found);
+    json out = {{"ch", channel},        {"seq", found->seq},     {"id", HexEncode(found->id)},
+                {"from", found->from},  {"client", found->client}, {"node", found->node},
+                {"ts", trace.value("ts", json())},                 {"sts", found->sts},
+                {"stored_ms", found->stored_ms},
+                {"fanout", json::object()}};  // not tracked yet: see docs/operations.md
+    struct Join {
+      json out;
+      json delivered = json::array(), read = json::array(), pending = json::array();
+      size_t waiting = 0;
+      std::string error;
+    };
+    auto join = std::make_shared<Join>();
+    join->out = std::move(out);
+    join->waiting = members.size() + 1;
+    const uint64_t target = found->seq;
+    auto finish = [join, done]() {
+      if (--join->waiting != 0) return;
+      if (!join->error.empty()) return done(Error(join->error));
+      join->out["delivered"] = join->delivered;
+      join->out["read"] = join->read;
+      join->out["pending"] = join->pending;
+      done(Data(std::move(join->out)));
+    };
+    for (const std::string& member : members) {
+      Store::SyncQuery mq;
+      mq.channel = channel;
+      mq.user = member;
+      store_->ReadSync(mq, [join, finish, member, target](const Status& mst, const Store::SyncSnapshot& ms) {
+        if (!mst.ok()) {
+          join->error = "store failed: " + mst.ToString();
+        } else {
+          if (ms.marks.delivered >= target) join->delivered.push_back(member);
+          if (ms.marks.read >= target) join->read.push_back(member);
+          if (ms.marks.delivered < target && ms.marks.read < target) join->pending.push_back(member);
+        }
+        finish();
+      });
+    }
+    finish();
+  });
 }
 
 void ChatService::PublishStats() {

@@ -9,6 +9,9 @@ StoredMessage MakeStoredMessage(const AppendRequest& request, uint64_t seq) {
   m.from = std::string(request.from);
   m.sts = static_cast<uint64_t>(request.now_ms);
   m.fields = request.message->fields;
+  m.client = std::string(request.client);
+  m.node = std::string(request.node);
+  m.stored_ms = static_cast<uint64_t>(request.now_ms);
   return m;
 }
 

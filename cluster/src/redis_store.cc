@@ -813,7 +813,9 @@ void RedisStore::WorkerLoop() {
 
 bool RedisStore::WorkerRound(std::vector<PendingMessage*>& batch, std::deque<Request>& requests) {
   const ClusterScripts& scripts = Scripts();
+  const uint64_t sent_ms = static_cast<uint64_t>(WallMs());
   for (PendingMessage* m : batch) {
+    m->message.stored_ms = sent_ms;  // Redis assigns seq and stores it in this round
     conn_->Append(scripts.append.EvalShaArgv(
         {}, {prefix_, m->channel, m->message.id, EncodeStored(m->message), Num(m->message.sts),
              Num(settings_.dedup_window_ms), Num(m->limits.max_count), Num(m->limits.max_age_ms), Num(m->message.sts),

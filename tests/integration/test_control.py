@@ -186,6 +186,39 @@ class ControlClusterTest(ControlCase):
         for n in nodes:
             n.assert_alive()
 
+    def test_trace_follows_a_message_from_node_a_to_a_reader_on_node_c(self):
+        nodes = self.start_cluster(3)
+        admin = self.connect("root", admin=True, broker=nodes[1])
+        self.ok(admin, "setChannel", channel="tr", doc={"type": "group", "members": ["alice", "bob", "carol"]})
+        for n in nodes[1:]:
+            w = self.connect("it-admin", admin=True, broker=n)
+            w.subscribe(admin_topic("tr"))
+            poll(lambda: any(m.payload for m in w.messages(admin_topic("tr"))), 10, what="channel on every node")
+        bob = self.connect("bob", broker=nodes[2])
+        bob.subscribe(msg_topic("tr"))
+        alice = self.connect("alice", broker=nodes[0])
+        before = now_ms_()
+        msg_id = self.send(alice, "tr", body="trace me")
+        got = decode(bob.wait_messages(msg_topic("tr"), 1, 10)[0].payload)
+        bob.publish("chat/tr/receipt", msgpack.packb({"kind": "read", "upto": got["seq"]}))
+        poll(lambda: self.ok(admin, "traceMessage", channel="tr", seq=got["seq"])["read"] == ["bob"], 10,
+             what="bob's read receipt in the trace")
+        for by in ({"seq": got["seq"]}, {"id": msg_id.hex()}):
+            t = self.ok(admin, "traceMessage", channel="tr", **by)
+            self.assertEqual((t["ch"], t["seq"], t["id"], t["from"]), ("tr", got["seq"], msg_id.hex(), "alice"))
+            self.assertEqual((t["node"], t["client"]), ("node1", alice.client_id))
+            self.assertEqual(t["ts"], got["ts"])
+            self.assertEqual(t["sts"], got["sts"])
+            self.assertGreaterEqual(t["stored_ms"], t["sts"])
+            self.assertGreaterEqual(t["sts"], before)
+            self.assertEqual((t["delivered"], t["read"], t["pending"]), (["bob"], ["bob"], ["alice", "carol"]))
+        self.assertIn("not in history", self.err(admin, "traceMessage", channel="tr", seq=99))
+        self.assertIn("'seq' or 'id'", self.err(admin, "traceMessage", channel="tr"))
+
+
+def now_ms_():
+    return int(time.time() * 1000)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -926,7 +926,25 @@ void test_tick_republishes_channels_once(void**) {
   h.env.AdvanceMs(60000);
   h.service->OnTick();
   h.service->OnTick();
-  assert_true(h.broker.NonPresence().empty());
+  for (const Outgoing& m : h.broker.NonPresence()) {
+    assert_true(m.topic.rfind("$chat/admin/channels/", 0) != 0);  // not again
+  }
+}
+
+void test_tick_publishes_sys_stats_every_interval(void**) {
+  Harness h;
+  h.MustStart();
+  h.service->OnTick();
+  assert_true(h.broker.On("$SYS/broker/chat/messages/accepted").empty());  // not before sys_interval_s
+  h.env.AdvanceMs(10000);
+  h.service->OnTick();
+  std::vector<Outgoing> accepted = h.broker.On("$SYS/broker/chat/messages/accepted");
+  assert_int_equal(accepted.size(), 1);
+  assert_string_equal(accepted[0].payload.c_str(), "0");
+  assert_true(accepted[0].retain);
+  assert_int_equal(h.broker.On("$SYS/broker/chat/messages/refused/not_member").size(), 1);
+  h.service->OnTick();
+  assert_int_equal(h.broker.On("$SYS/broker/chat/messages/accepted").size(), 1);  // once per interval
 }
 
 }  // namespace
@@ -964,6 +982,7 @@ int main() {
       cmocka_unit_test(test_channel_document_invalid),
       cmocka_unit_test(test_channel_document_delete),
       cmocka_unit_test(test_tick_republishes_channels_once),
+      cmocka_unit_test(test_tick_publishes_sys_stats_every_interval),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

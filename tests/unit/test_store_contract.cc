@@ -181,6 +181,9 @@ AppendResult Append(Store* store, std::string_view channel, const chat::ClientMe
   req.from = from;
   req.now_ms = now_ms;
   req.limits = limits;
+  const std::string client = "client-of-" + std::string(from);
+  req.client = client;
+  req.node = "node-a";
   std::optional<AppendResult> later;
   AppendResult r = store->Append(req, [&later](std::string_view, const AppendResult& x, const chat::StoredMessage&) { later = x; });
   if (r.status != AppendStatus::kPending) return r;
@@ -433,6 +436,10 @@ void test_history_keeps_publisher(void** state) {
   assert_string_equal(p.messages[0].from.c_str(), "bob");
   assert_string_equal(p.messages[1].from.c_str(), "carol");
   assert_int_equal(p.messages[1].sts, kT0 + 7);
+  // Where it came from and when it was stored, for traceMessage.
+  assert_string_equal(p.messages[0].client.c_str(), "client-of-bob");
+  assert_string_equal(p.messages[1].node.c_str(), "node-a");
+  assert_true(p.messages[1].stored_ms >= static_cast<uint64_t>(kT0 + 7));
 }
 
 void test_retention_by_count(void** state) {

@@ -168,6 +168,8 @@ class ChatService final : public ClusterListener {
   // $CONTROL commands (chat_service_control.cc).
   void RunControlCommand(const Session& s, const std::string& command_json, ControlDone done);
   void PublishStats();
+  void TraceMessage(const std::string& channel, const HistoryLimits& limits, const std::vector<std::string>& members,
+                    uint64_t seq, const std::string& id, uint64_t after, ControlDone done);
   // Disconnects every client of `user` on this node; returns how many.
   size_t KickUserHere(std::string_view user);
   static constexpr std::string_view kKickKind = "kick";

@@ -29,6 +29,11 @@ struct StoredMessage {
   std::string from;
   uint64_t sts = 0;  // server receive time, ms
   MessageFields fields;
+  // Where it came from and when it was stored, for tracing (empty / 0 in
+  // entries written before these were kept).
+  std::string client;      // the publisher's MQTT client id
+  std::string node;        // the node that accepted it
+  uint64_t stored_ms = 0;  // when the store that assigns seq wrote it
 };
 
 struct HistoryLimits {
@@ -42,6 +47,8 @@ struct AppendRequest {
   std::string_view from;
   int64_t now_ms = 0;  // becomes sts; also the dedup clock
   HistoryLimits limits;
+  std::string_view client;  // for tracing: the publisher's client id
+  std::string_view node;    // for tracing: this node's id
 };
 
 // The history entry for `request`'s message with sequence number `seq`.

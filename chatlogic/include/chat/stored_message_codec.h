@@ -1,6 +1,8 @@
 // The stored form of a history entry (everything but its seq, which the
 // store keeps in its key): a MessagePack array [id, from, sts, field count,
-// packed fields]. Shared by the local store, its outbox and the Redis store.
+// packed fields, client, node, stored_ms]. Entries of 5 elements (written
+// before the tracing fields) still decode. Shared by the local store, its
+// outbox and the Redis store.
 #pragma once
 
 #include <cstdint>
