@@ -183,6 +183,13 @@ class ControlClusterTest(ControlCase):
         poll(lambda: not a1.connected and not a2.connected, 10, what="alice kicked on every node")
         poll(lambda: self.ok(admins[0], "getPresence", user="alice")["status"] == "offline", 10,
              what="alice offline")
+        # revokeToken on node 1: the token is refused on node 3; unread counts from node 2.
+        token = self.keys.token("bob", jti="bob-revoked")
+        self.assertTrue(self.ok(admins[0], "revokeToken", jti="bob-revoked")["was_unused"])
+        time.sleep(0.3)  # the claim reaches the other nodes on the feed
+        self.assertEqual(self.client("bob", token, broker=nodes[2]).connect_rc, 5)
+        self.assertEqual(self.ok(admins[1], "getUnread", user="bob")["channels"]["team"]["unread"], 1)
+        self.assertEqual(self.ok(admins[1], "getStats")["channels"], 1)
         for n in nodes:
             n.assert_alive()
 
