@@ -1,6 +1,7 @@
 #include "chat/chat_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -375,8 +376,10 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
   req.limits = LimitsFor(*ch);
   req.client = s.client_id;
   req.node = options_.node_id;
+  const auto started = std::chrono::steady_clock::now();
   AppendResult r = store_->Append(
-      req, [this, qos](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
+      req, [this, qos, started](std::string_view channel_id, const AppendResult& later, const StoredMessage& m) {
+        RecordStoreLatency(started);
         if (later.status == AppendStatus::kAccepted) ++stats_.accepted;
         if (later.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
         if (later.status == AppendStatus::kFailed) ++stats_.store_errors;
@@ -385,6 +388,7 @@ PublishDecision ChatService::HandleChatMessage(const Session& s, std::string_vie
         broker_->Publish(Outgoing{"", topics_.ChatTopic(channel_id, "msg"),
                                   EncodeDelivery(m.fields, Stamp{m.seq, m.from, m.sts, channel_id}), qos, false});
       });
+  if (r.status != AppendStatus::kPending) RecordStoreLatency(started);
   if (r.status == AppendStatus::kAccepted) ++stats_.accepted;
   if (r.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
   switch (r.status) {

@@ -289,6 +289,10 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
                       {"messages_deduplicated", stats_.deduplicated},
                       {"messages_refused", refused},
                       {"syncs", stats_.syncs},
+                      {"store_latency_us", {{"samples", stats_.store_latency_us.count()},
+                                            {"p50", stats_.store_latency_us.Percentile(0.5)},
+                                            {"p99", stats_.store_latency_us.Percentile(0.99)},
+                                            {"max", stats_.store_latency_us.Percentile(1.0)}}},
                       {"store_errors", stats_.store_errors},
                       {"users_online_here", presence_.online_users()},
                       {"clients_here", sessions_.size()},
@@ -331,8 +335,11 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
     req.client = via;
     req.node = options_.node_id;
     const std::string id_out = HexEncode(msg.id);
-    AppendResult r = store_->Append(req, [this, done, id_out](std::string_view ch_id, const AppendResult& later,
-                                                               const StoredMessage& m) {
+    const auto started = std::chrono::steady_clock::now();
+    AppendResult r = store_->Append(req, [this, done, id_out, started](std::string_view ch_id,
+                                                                        const AppendResult& later,
+                                                                        const StoredMessage& m) {
+      RecordStoreLatency(started);
       if (later.status == AppendStatus::kFailed) return done(Error("unavailable: " + later.error.ToString()));
       if (later.status == AppendStatus::kAccepted) ++stats_.accepted;
       if (later.status == AppendStatus::kDuplicate) ++stats_.deduplicated;
@@ -343,6 +350,7 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
       done(Data({{"channel", std::string(ch_id)}, {"seq", later.seq}, {"id", id_out},
                  {"duplicate", later.status == AppendStatus::kDuplicate}}));
     });
+    if (r.status != AppendStatus::kPending) RecordStoreLatency(started);
     switch (r.status) {
       case AppendStatus::kAccepted:
         ++stats_.accepted;
@@ -463,6 +471,12 @@ void ChatService::PublishStats() {
   put("clients", sessions_.size());
   put("channels", channels_.size());
   put("control/commands", stats_.control_commands);
+  // Latency of the interval that just ended (bucket bounds, microseconds).
+  put("store/latency/samples", stats_.store_latency_us.count());
+  put("store/latency/p50_us", stats_.store_latency_us.Percentile(0.5));
+  put("store/latency/p99_us", stats_.store_latency_us.Percentile(0.99));
+  put("store/latency/max_us", stats_.store_latency_us.Percentile(1.0));
+  stats_.store_latency_us.Reset();
 }
 
 }  // namespace chat

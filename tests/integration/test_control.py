@@ -79,6 +79,8 @@ class ControlOneNodeTest(ControlCase):
         stats = self.ok(admin, "getStats")
         self.assertEqual(stats["messages_accepted"], 2)
         self.assertEqual(stats["messages_deduplicated"], 1)
+        self.assertEqual(stats["store_latency_us"]["samples"], 3)
+        self.assertGreaterEqual(stats["store_latency_us"]["p99"], stats["store_latency_us"]["p50"])
         # $SYS statistics, every sys_interval_s.
         watcher = self.connect("watcher")
         watcher.subscribe("$SYS/broker/chat/#")

@@ -6,6 +6,7 @@
 // Threading: every method runs on the broker thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "chat/cluster_listener.h"
 #include "chat/env.h"
 #include "chat/jwks_file.h"
+#include "chat/latency_histogram.h"
 #include "chat/log_level.h"
 #include "chat/options.h"
 #include "chat/presence_tracker.h"
@@ -113,6 +115,9 @@ class ChatService final : public ClusterListener {
     uint64_t syncs = 0;          // sync requests answered
     uint64_t store_errors = 0;   // store calls that failed
     uint64_t control_commands = 0;
+    // Append to its outcome (local: the store call; redis: until Redis
+    // confirmed it), since the last $SYS publication.
+    LatencyHistogram store_latency_us;
   };
   const Stats& stats() const { return stats_; }
 
@@ -168,6 +173,10 @@ class ChatService final : public ClusterListener {
   // $CONTROL commands (chat_service_control.cc).
   void RunControlCommand(const Session& s, const std::string& command_json, ControlDone done);
   void PublishStats();
+  void RecordStoreLatency(std::chrono::steady_clock::time_point started) {
+    stats_.store_latency_us.Record(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+  }
   void TraceMessage(const std::string& channel, const HistoryLimits& limits, const std::vector<std::string>& members,
                     uint64_t seq, const std::string& id, uint64_t after, ControlDone done);
   // Disconnects every client of `user` on this node; returns how many.
