@@ -10,6 +10,7 @@
 //
 //   chatbench --mode plain --port 1883 --publishers 1 --subscribers 1 --qos 1
 //   chatbench --mode chat --keys private.json --kid k-es256 --port 1884 ...
+//   chatbench --mode chat ... --port 1891 --sub-port 1892   (cluster: subscribers on another node)
 //   chatbench --help
 #include <poll.h>
 #include <dirent.h>
@@ -90,6 +91,7 @@ enum class Mode { kPlain, kChat };
 struct Config {
   std::string host = "127.0.0.1";
   int port = 1883;
+  int sub_port = 0;  // subscribers' broker (another cluster node); 0: --port
   Mode mode = Mode::kPlain;
   int publishers = 1;
   int subscribers = 1;
@@ -106,6 +108,7 @@ struct Config {
   std::string keys_file;
   std::string kid;
   int broker_pid = 0;
+  std::vector<int> extra_pids;  // more server processes (redis-server, another node)
   bool json = false;
   int workers = 2;
   double drain_s = 10;
@@ -122,6 +125,9 @@ Load generator for Mosquitto (plain) and Mosquitto + mosquitto_chat (chat).
 
   --host H                broker address [127.0.0.1]
   --port P                broker port [1883]
+  --sub-port P            subscribers connect to this port instead (another node
+                          of a cluster); chat setup then waits until that node
+                          knows the channels [--port]
   --mode plain|chat       plain MQTT payloads, or chat messages with tokens [plain]
   --publishers N          publisher connections [1]
   --subscribers M         subscriber connections [1]
@@ -142,6 +148,9 @@ Load generator for Mosquitto (plain) and Mosquitto + mosquitto_chat (chat).
                           loop on --window parallel connections
   --keys FILE --kid KID   chat mode: private JWKS and the key to mint tokens with
   --broker-pid PID        measure broker CPU (utime+stime of /proc/PID/stat)
+  --extra-pids P1,P2      more server processes (redis-server, a second node):
+                          their CPU is reported apart (extra_cpu_cores) and not
+                          counted as noise
   --workers T             epoll worker threads [2]
   --drain S               seconds to wait for acks and deliveries after sending [10]
   --storm-tokens N        chat storm: tokens minted before measuring [sized from duration]
@@ -200,6 +209,8 @@ Config ParseArgs(int argc, char** argv) {
       c.host = value();
     } else if (a == "--port") {
       integer(&c.port, 1, 65535);
+    } else if (a == "--sub-port") {
+      integer(&c.sub_port, 1, 65535);
     } else if (a == "--mode") {
       std::string m = value();
       if (m == "plain") c.mode = Mode::kPlain;
@@ -235,6 +246,15 @@ Config ParseArgs(int argc, char** argv) {
       c.kid = value();
     } else if (a == "--broker-pid") {
       integer(&c.broker_pid, 1, 1 << 30);
+    } else if (a == "--extra-pids") {
+      std::string v = value();
+      std::stringstream in(v);
+      std::string item;
+      while (std::getline(in, item, ',')) {
+        int pid = 0;
+        if (!ParseInt(item, &pid) || pid < 1) Usage("--extra-pids must be a comma-separated list of PIDs");
+        c.extra_pids.push_back(pid);
+      }
     } else if (a == "--json") {
       c.json = true;
     } else if (a == "--workers") {
@@ -249,6 +269,7 @@ Config ParseArgs(int argc, char** argv) {
       Usage("unknown option " + a);
     }
   }
+  if (c.sub_port == 0) c.sub_port = c.port;
   if (c.mode == Mode::kChat && (c.keys_file.empty() || c.kid.empty())) Usage("--mode chat needs --keys and --kid");
   if (c.retry_ratio > 0 && c.qos == 0) Usage("--retry-ratio needs --qos 1 or 2 (a retry waits for the ack)");
   if (!c.reconnect_storm && c.publishers == 0 && c.subscribers == 0) Usage("nothing to do: no publishers, no subscribers");
@@ -511,15 +532,15 @@ MachineCpu ReadMachineCpu() {
   return m;
 }
 
-// CPU time (us) of every process but the given two, by pid: what else ran.
-std::map<int, double> OtherProcessesCpu(int skip1, int skip2) {
+// CPU time (us) of every process but the given ones, by pid: what else ran.
+std::map<int, double> OtherProcessesCpu(const std::set<int>& skip) {
   std::map<int, double> out;
   const double tick = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
   DIR* d = opendir("/proc");
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     int pid = 0;
-    if (!ParseInt(std::string(e->d_name), &pid) || pid == skip1 || pid == skip2) continue;
+    if (!ParseInt(std::string(e->d_name), &pid) || skip.count(pid) > 0) continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     size_t close = text.rfind(')');
@@ -928,7 +949,8 @@ bool Worker::BeginConnect(Client* c) {
   c->connect_started_ns = MonoNs();
   // The TCP connect is blocking (on loopback it completes at once); the
   // CONNACK is awaited through epoll.
-  int rc = c->host_set ? mosquitto_reconnect(c->m) : mosquitto_connect(c->m, cfg_.host.c_str(), cfg_.port, 60);
+  const int port = c->role == Role::kSubscriber ? cfg_.sub_port : cfg_.port;
+  int rc = c->host_set ? mosquitto_reconnect(c->m) : mosquitto_connect(c->m, cfg_.host.c_str(), port, 60);
   if (rc != MOSQ_ERR_SUCCESS) {
     std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
     sh_->Error("connect failed: " + why);
@@ -1154,7 +1176,7 @@ class SyncClient {
     }
   }
 
-  bool Connect(const std::string& user, const std::string& token) {
+  bool Connect(const std::string& user, const std::string& token, int port) {
     m_ = mosquitto_new(nullptr, true, this);
     if (!m_) return false;
     mosquitto_int_option(m_, MOSQ_OPT_SEND_MAXIMUM, 0);
@@ -1173,7 +1195,7 @@ class SyncClient {
       self->messages_.emplace_back(msg->topic, std::move(payload));
     });
     mosquitto_username_pw_set(m_, user.c_str(), token.c_str());
-    int rc = mosquitto_connect(m_, sh_->cfg.host.c_str(), sh_->cfg.port, 60);
+    int rc = mosquitto_connect(m_, sh_->cfg.host.c_str(), port, 60);
     if (rc != MOSQ_ERR_SUCCESS) {
       sh_->Error(std::string("admin connect failed: ") + mosquitto_strerror(rc));
       return false;
@@ -1235,12 +1257,14 @@ class SyncClient {
   std::vector<std::pair<std::string, std::string>> messages_;
 };
 
+bool WaitForChannelsOn(Shared* sh, int port, const std::vector<std::pair<std::string, std::string>>& on_pub_node);
+
 bool CreateChannels(Shared* sh) {
   const Config& cfg = sh->cfg;
   std::string token;
   if (!sh->MintFor("bench-admin", true, &token)) return false;
   SyncClient admin(sh);
-  if (!admin.Connect("bench-admin", token)) return false;
+  if (!admin.Connect("bench-admin", token, cfg.port)) return false;
   if (!admin.Subscribe("$chat/admin/error", 5000)) {
     sh->Error("admin: subscription to $chat/admin/error refused (is the token an admin token?)");
     return false;
@@ -1285,6 +1309,53 @@ bool CreateChannels(Shared* sh) {
   }
   if (!wanted.empty()) {
     sh->Error("admin: " + std::to_string(wanted.size()) + " channel document(s) not retained, e.g. " + *wanted.begin());
+    return false;
+  }
+  if (cfg.sub_port != cfg.port) return WaitForChannelsOn(sh, cfg.sub_port, admin.messages());
+  return true;
+}
+
+// Subscribers on another node (--sub-port): a node refuses a subscription to
+// a channel it does not know yet (SUBACK 0x80), and a channel document reaches
+// the other nodes of a cluster through Redis a little later. Waits (10 s at
+// most) until that node retains every channel's document as the publishers'
+// node does; a document is re-requested by subscribing again every 200 ms.
+bool WaitForChannelsOn(Shared* sh, int port, const std::vector<std::pair<std::string, std::string>>& on_pub_node) {
+  const Config& cfg = sh->cfg;
+  std::map<std::string, std::string> expected;  // topic -> document retained on --port
+  for (const auto& [topic, payload] : on_pub_node) {
+    if (topic != "$chat/admin/error" && !payload.empty()) expected[topic] = payload;
+  }
+  std::string token;
+  if (!sh->MintFor("bench-admin", true, &token)) return false;
+  SyncClient watcher(sh);
+  if (!watcher.Connect("bench-admin", token, port)) return false;
+  std::set<std::string> missing;
+  for (int ch = 0; ch < cfg.channels; ++ch) missing.insert("$chat/admin/channels/" + ChannelName(cfg, ch));
+  const int64_t deadline = MonoNs() + 10000000000LL;
+  size_t seen = 0;
+  while (!missing.empty() && MonoNs() < deadline) {
+    for (const std::string& topic : missing) {
+      if (!watcher.Subscribe(topic, 2000)) {
+        sh->Error("admin: cannot subscribe to " + topic + " on port " + std::to_string(port));
+        return false;
+      }
+    }
+    watcher.Loop([&] {
+      auto& msgs = watcher.messages();
+      for (; seen < msgs.size(); ++seen) {
+        const auto& [topic, payload] = msgs[seen];
+        auto it = expected.find(topic);
+        // The same document as on the publishers' node (any non-empty one if
+        // that node's copy was not seen).
+        if (!payload.empty() && (it == expected.end() || it->second == payload)) missing.erase(topic);
+      }
+      return missing.empty();
+    }, 200);
+  }
+  if (!missing.empty()) {
+    sh->Error("admin: after 10 s, the node on port " + std::to_string(port) + " still lacks " +
+              std::to_string(missing.size()) + " channel document(s), e.g. " + *missing.begin());
     return false;
   }
   return true;
@@ -1461,6 +1532,10 @@ int main(int argc, char** argv) {
   const double setup_s = static_cast<double>(MonoNs() - setup_start) / 1e9;
 
   CpuSample cpu0, cpu1;
+  std::vector<CpuSample> extra0(cfg.extra_pids.size()), extra1(cfg.extra_pids.size());
+  std::set<int> not_noise(cfg.extra_pids.begin(), cfg.extra_pids.end());
+  not_noise.insert(getpid());
+  if (cfg.broker_pid > 0) not_noise.insert(cfg.broker_pid);
   std::vector<double> worker_cpu(workers.size(), 0);
   double self_cpu = 0;
   MachineCpu machine0, machine1;
@@ -1475,8 +1550,9 @@ int main(int argc, char** argv) {
     sh->phase.store(kRunning, std::memory_order_release);
     SleepUntilNs(sh->meas_start_ns);
     cpu0 = ReadBrokerCpu(cfg.broker_pid);
+    for (size_t i = 0; i < cfg.extra_pids.size(); ++i) extra0[i] = ReadBrokerCpu(cfg.extra_pids[i]);
     machine0 = ReadMachineCpu();
-    others0 = OtherProcessesCpu(getpid(), cfg.broker_pid);
+    others0 = OtherProcessesCpu(not_noise);
     self_cpu = -ProcessCpuUs();
     for (size_t i = 0; i < workers.size(); ++i) worker_cpu[i] = -workers[i]->CpuUs();
     // The measured interval ends at its planned end, or earlier once every
@@ -1497,8 +1573,9 @@ int main(int argc, char** argv) {
       SleepUntilNs(std::min(sh->meas_end_ns, now + 1000000));
     }
     cpu1 = ReadBrokerCpu(cfg.broker_pid);
+    for (size_t i = 0; i < cfg.extra_pids.size(); ++i) extra1[i] = ReadBrokerCpu(cfg.extra_pids[i]);
     machine1 = ReadMachineCpu();
-    others1 = OtherProcessesCpu(getpid(), cfg.broker_pid);
+    others1 = OtherProcessesCpu(not_noise);
     self_cpu += ProcessCpuUs();
     for (size_t i = 0; i < workers.size(); ++i) worker_cpu[i] += workers[i]->CpuUs();
     meas_end_actual = MonoNs();
@@ -1539,6 +1616,7 @@ int main(int argc, char** argv) {
                  {"window", cfg.window},         {"duration_s", cfg.duration_s},   {"warmup_s", cfg.warmup_s},
                  {"count", cfg.count},           {"retry_ratio", cfg.retry_ratio}, {"workers", cfg.workers}};
   if (cfg.mode == Mode::kChat) params["kid"] = cfg.kid;
+  if (cfg.sub_port != cfg.port) params["sub_port"] = cfg.sub_port;
   j["params"] = params;
   j["ok"] = setup_ok;
   j["setup_s"] = std::round(setup_s * 1000) / 1000;
@@ -1562,6 +1640,22 @@ int main(int argc, char** argv) {
     // CPU used by other processes meanwhile (noise); only meaningful with
     // --broker-pid, else the broker counts as "other".
     j["other_cpu_cores"] = cores(OtherCpuDelta(others0, others1));
+    // --extra-pids: the other servers of the system under test, in order.
+    double extra_us = 0;
+    bool extra_ok = !cfg.extra_pids.empty();
+    if (extra_ok) {
+      json per = json::array();
+      for (size_t i = 0; i < cfg.extra_pids.size(); ++i) {
+        const bool ok = extra0[i].ok && extra1[i].ok;
+        extra_ok = extra_ok && ok;
+        const double us = ok ? extra1[i].us - extra0[i].us : 0;
+        extra_us += us;
+        per.push_back(ok ? json(cores(us)) : json(nullptr));
+      }
+      j["extra_pids"] = cfg.extra_pids;
+      j["extra_cpu_cores"] = per;
+      if (extra_ok) j["extra_cpu_util"] = cores(extra_us);
+    }
     if (cfg.reconnect_storm) {
       const uint64_t connects = SumSlots(workers, &Worker::connects, from, to);
       LatencyHistogram lat;
@@ -1607,6 +1701,10 @@ int main(int argc, char** argv) {
         j["broker_cpu_util"] = std::round(Ratio(cpu_us, meas_s * 1e6) * 1000) / 1000;
         j["broker_cpu_us_per_delivery"] = std::round(Ratio(cpu_us, static_cast<double>(delivered)) * 100) / 100;
         j["broker_cpu_us_per_accepted"] = std::round(Ratio(cpu_us, static_cast<double>(acked)) * 100) / 100;
+        if (extra_ok) {
+          // Broker and --extra-pids together: every server the message crossed.
+          j["servers_cpu_us_per_accepted"] = std::round(Ratio(cpu_us + extra_us, static_cast<double>(acked)) * 100) / 100;
+        }
       }
       // Correctness over the whole run (warmup and drain included).
       std::vector<uint64_t> accepted(static_cast<size_t>(cfg.channels), 0);

@@ -11,6 +11,7 @@
 #   bench/run.sh                              # all scenarios, 3 rounds, all stores
 #   bench/run.sh --stores memory              # plain vs memory store only
 #   bench/run.sh --only a,d --rounds 5 --duration 10
+#   bench/run.sh --stores redis,redis-x --only a,d   # the cluster store (needs redis-server)
 #   BUILD_DIR=/path/to/build bench/run.sh
 #
 # Scenarios (QoS 1, 100-byte bodies unless said):
@@ -36,6 +37,15 @@
 # local-always store pays one fsync per message, so by default it runs only
 # scenarios a and d (--always-only); this keeps the default run under 15 min
 # on a 2-core machine (5 s measured + 2 s warm-up per run: about 11 min).
+# Not in the default --stores: redis (plugin_opt_store redis, one node:
+# publishers and subscribers on it) and redis-x (two nodes on one Redis:
+# publishers on node1, subscribers on node2: chatbench --sub-port). Each of
+# their runs starts its own redis-server (fresh, AOF with appendfsync always,
+# no RDB) and its nodes (plugin_opt_local_fsync everysec), and records Redis'
+# INFO (EVALSHA calls, socket reads) and node1's "redis stats" log line
+# (waiting up to 11 s for it: it is logged every 10 s). By default they run
+# only scenarios a and d (--redis-only); redis-x never runs s (syncbench has
+# no --sub-port).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -45,6 +55,7 @@ ROUNDS=3
 ONLY="a,b,c,d,e,f,g,s"
 STORES="memory,local-everysec,local-always"
 ALWAYS_ONLY="a,d"
+REDIS_ONLY="a,d"
 DURATION=5
 WARMUP=2
 KID_ALG=es256
@@ -59,14 +70,16 @@ options:
   --rounds N        rounds of every scenario [3]
   --only LIST       scenarios to run, e.g. a,c [a,b,c,d,e,f,g,s]
   --stores LIST     plugin stores, each against plain: memory, local-everysec,
-                    local-always [memory,local-everysec,local-always]
+                    local-always, redis, redis-x [memory,local-everysec,local-always]
   --always-only L   scenarios the local-always store runs ("all": every one) [a,d]
+  --redis-only L    scenarios the redis and redis-x stores run ("all": every one) [a,d]
   --duration S      measured seconds per run (s: the sync period) [5]
   --warmup S        warm-up seconds per run, not measured [2]
   --kid es256|hs256 token algorithm of the plugin runs [es256]
   --out DIR         keep results, configs and logs in DIR [a temp dir, removed]
 env: BUILD_DIR (default <repo>/build) holding bench/chatbench, tools/chatctl,
-     bench/syncbench, plugin/mosquitto_chat.so (scripts/build.sh builds them)
+     bench/syncbench, plugin/mosquitto_chat.so (scripts/build.sh builds them);
+     REDIS_SERVER, REDIS_CLI (default: redis-server, redis-cli on PATH)
 TXT
 }
 
@@ -76,6 +89,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY="$2"; shift 2 ;;
     --stores) STORES="$2"; shift 2 ;;
     --always-only) ALWAYS_ONLY="$2"; shift 2 ;;
+    --redis-only) REDIS_ONLY="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
     --kid) KID_ALG="$2"; shift 2 ;;
@@ -109,18 +123,25 @@ OUT="$(cd "$OUT" && pwd)"
 RESULTS="$OUT/results.tsv"
 : > "$RESULTS"
 
-BROKER_PID=""
-stop_broker() {
-  if [ -n "$BROKER_PID" ]; then
-    kill "$BROKER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=""
-  fi
+# Every server of the current run (brokers, redis-server), in start order;
+# stopped by PID in reverse order at the end of the run (nodes before Redis).
+SERVER_PIDS=()
+BROKER_PID=""   # the broker chatbench measures (node1 of a cluster)
+stop_pid() {
+  local pid="$1"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+stop_servers() {
+  local i
+  for (( i = ${#SERVER_PIDS[@]} - 1; i >= 0; i-- )); do stop_pid "${SERVER_PIDS[i]}"; done
+  SERVER_PIDS=()
+  BROKER_PID=""
 }
 cleanup() {
-  stop_broker
+  stop_servers
   if [ "$KEEP" = 0 ]; then rm -rf "$OUT"; fi
 }
 trap cleanup EXIT
@@ -132,11 +153,42 @@ trap 'exit 130' INT TERM
 KID="bench-$KID_ALG"
 
 port_in_use() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+is_redis() { [ "$1" = redis ] || [ "$1" = redis-x ]; }
 
-# start_broker plain|STORE RUNDIR: starts a broker on a free port; sets
-# BROKER_PID and BROKER_PORT.
+# start_redis RUNDIR: a fresh redis-server on a free loopback port, its AOF
+# (appendfsync always, as a cluster in production; no RDB) in RUNDIR; sets
+# REDIS_PID and REDIS_PORT.
+start_redis() {
+  local dir="$1" attempt port pid
+  mkdir -p "$dir"
+  for attempt in 1 2 3 4 5 6 7 8; do
+    port=$(( 20000 + RANDOM % 12000 ))
+    port_in_use "$port" && continue
+    "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+      --dir "$dir" --logfile "$dir/redis.log" --daemonize no > "$dir/redis.out" 2>&1 &
+    pid=$!
+    SERVER_PIDS+=("$pid")
+    for _ in $(seq 1 100); do
+      if [ "$("$REDIS_CLI" -p "$port" ping 2>/dev/null)" = PONG ] && ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"; then
+        REDIS_PID=$pid
+        REDIS_PORT=$port
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    stop_pid "$pid"
+    unset 'SERVER_PIDS[${#SERVER_PIDS[@]}-1]'
+  done
+  echo "run.sh: could not start redis-server; see $dir/redis.log" >&2
+  return 1
+}
+
+# start_broker plain|STORE DIR [NODE_ID]: starts a broker on a free port;
+# sets STARTED_PID and STARTED_PORT and adds it to SERVER_PIDS. redis and
+# redis-x nodes use the redis-server of REDIS_PORT.
 start_broker() {
-  local kind="$1" dir="$2" attempt port
+  local kind="$1" dir="$2" node_id="${3:-bench}" attempt port pid
   mkdir -p "$dir"
   for attempt in 1 2 3 4 5 6 7 8; do
     port=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-)
@@ -150,6 +202,11 @@ start_broker() {
       echo "log_dest file $dir/broker.log"
       echo "log_type error"
       echo "log_type warning"
+      if is_redis "$kind"; then
+        # The plugin's "redis stats" line (every 10 s) is information.
+        echo "log_type notice"
+        echo "log_type information"
+      fi
       echo "connection_messages false"
       echo "user $(id -un)"
       if [ "$kind" = plain ]; then
@@ -162,23 +219,30 @@ start_broker() {
           local-everysec|local-always)
             echo "plugin_opt_store local"
             echo "plugin_opt_local_fsync ${kind#local-}" ;;
+          redis|redis-x)
+            echo "plugin_opt_store redis"
+            echo "plugin_opt_redis_url redis://127.0.0.1:$REDIS_PORT/0"
+            echo "plugin_opt_local_fsync everysec" ;;
         esac
         echo "plugin_opt_jwks_file $OUT/keys.public.json"
         echo "plugin_opt_local_dir $dir"
-        echo "plugin_opt_node_id bench"
+        echo "plugin_opt_node_id $node_id"
       fi
     } > "$dir/mosquitto.conf"
     mosquitto -c "$dir/mosquitto.conf" > "$dir/broker.out" 2>&1 &
-    BROKER_PID=$!
+    pid=$!
+    SERVER_PIDS+=("$pid")
     for _ in $(seq 1 100); do
-      if ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$BROKER_PID,"; then
-        BROKER_PORT=$port
+      if ss -Htlnp "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"; then
+        STARTED_PID=$pid
+        STARTED_PORT=$port
         return 0
       fi
-      kill -0 "$BROKER_PID" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.05
     done
-    stop_broker  # did not come up (port taken meanwhile?): another port
+    stop_pid "$pid"  # did not come up (port taken meanwhile?): another port
+    unset 'SERVER_PIDS[${#SERVER_PIDS[@]}-1]'
   done
   echo "run.sh: could not start a $kind broker; see $dir/broker.out" >&2
   return 1
@@ -205,13 +269,28 @@ for s in "${SCENARIOS[@]}"; do
   scenario_args "$s" plain >/dev/null || { echo "run.sh: unknown scenario '$s' (a-g, s)" >&2; exit 2; }
 done
 IFS=',' read -r -a STORE_LIST <<< "$STORES"
+NEED_REDIS=0
 for st in "${STORE_LIST[@]}"; do
   case "$st" in memory|local-everysec|local-always) ;;
-    *) echo "run.sh: unknown store '$st' (memory, local-everysec, local-always)" >&2; exit 2 ;; esac
+    redis|redis-x) NEED_REDIS=1 ;;
+    *) echo "run.sh: unknown store '$st' (memory, local-everysec, local-always, redis, redis-x)" >&2; exit 2 ;; esac
 done
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
+REDIS_CLI="${REDIS_CLI:-redis-cli}"
+if [ "$NEED_REDIS" = 1 ]; then
+  for t in "$REDIS_SERVER" "$REDIS_CLI"; do
+    command -v "$t" >/dev/null || { echo "run.sh: $t not found (the redis stores need redis-server and redis-cli)" >&2; exit 1; }
+  done
+fi
 # store_runs STORE SCENARIO: whether that store runs that scenario.
 store_runs() {
-  [ "$1" != local-always ] || [ "$ALWAYS_ONLY" = all ] || [[ ",$ALWAYS_ONLY," == *",$2,"* ]]
+  case "$1" in
+    local-always) [ "$ALWAYS_ONLY" = all ] || [[ ",$ALWAYS_ONLY," == *",$2,"* ]] ;;
+    redis) [ "$REDIS_ONLY" = all ] || [[ ",$REDIS_ONLY," == *",$2,"* ]] ;;
+    # syncbench has no --sub-port: the sync is a one-node measurement.
+    redis-x) [ "$2" != s ] && { [ "$REDIS_ONLY" = all ] || [[ ",$REDIS_ONLY," == *",$2,"* ]]; } ;;
+    *) true ;;
+  esac
 }
 
 echo "== chatbench: plain Mosquitto vs Mosquitto + mosquitto_chat ($STORES)"
@@ -222,6 +301,9 @@ BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt
 SANITIZE="$(sed -n 's/^CHAT_SANITIZE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
 echo "plugin:    $PLUGIN (build ${BUILD_TYPE:-unknown}, tokens $KID)"
 echo "stores:    $STORES; each on a fresh broker and state dir$( [[ ",$STORES," == *",local-always,"* ]] && [ "$ALWAYS_ONLY" != all ] && echo "; local-always (one fsync per message) runs only scenarios $ALWAYS_ONLY (--always-only)")"
+if [ "$NEED_REDIS" = 1 ]; then
+  echo "redis:     $("$REDIS_SERVER" --version | cut -d' ' -f1-3), a fresh one per run (AOF appendfsync always, no RDB); nodes with plugin_opt_local_fsync everysec; redis: 1 node, redis-x: publishers on node1, subscribers on node2$( [ "$REDIS_ONLY" != all ] && echo "; scenarios $REDIS_ONLY only (--redis-only)")"
+fi
 case "${SANITIZE^^}" in ON|TRUE|1|YES)
   echo "run.sh: WARNING: $BUILD_DIR is a sanitizer build (CHAT_SANITIZE=$SANITIZE): its numbers say nothing about production" >&2 ;;
 esac
@@ -233,27 +315,99 @@ echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
 echo "results:   $OUT$( [ "$KEEP" = 0 ] && echo ' (removed at exit; --out DIR keeps them)')"
 echo
 
+# start_servers KIND RUNDIR: the servers of one run. Sets BROKER_PID and
+# BROKER_PORT (the broker chatbench measures and publishes to), SUB_PORT (its
+# subscribers' broker), EXTRA_PIDS (the other servers: redis-server, node2),
+# NODE_DIRS (the brokers' directories).
+start_servers() {
+  local kind="$1" dir="$2"
+  SUB_PORT="" EXTRA_PIDS="" NODE_DIRS=()
+  if ! is_redis "$kind"; then
+    start_broker "$kind" "$dir" || return 1
+    BROKER_PID=$STARTED_PID BROKER_PORT=$STARTED_PORT SUB_PORT=$STARTED_PORT NODE_DIRS=("$dir")
+    return 0
+  fi
+  start_redis "$dir" || return 1
+  start_broker "$kind" "$dir/node1" node1 || return 1
+  BROKER_PID=$STARTED_PID BROKER_PORT=$STARTED_PORT SUB_PORT=$STARTED_PORT NODE_DIRS=("$dir/node1")
+  EXTRA_PIDS=$REDIS_PID
+  if [ "$kind" = redis-x ]; then
+    start_broker "$kind" "$dir/node2" node2 || return 1
+    SUB_PORT=$STARTED_PORT NODE_DIRS+=("$dir/node2")
+    EXTRA_PIDS="$EXTRA_PIDS,$STARTED_PID"
+  fi
+  # A node is ready once it has caught up with the cluster (channel snapshot,
+  # presence, token ids loaded after its feed subscription). A channel
+  # document saved on a node before that snapshot arrives can be dropped
+  # again by it (the snapshot was read from Redis before the save reached
+  # it): the subscriber's SUBACK is then 0x80. Wait for it, 10 s at most.
+  local nd ok
+  for nd in "${NODE_DIRS[@]}"; do
+    ok=0
+    for _ in $(seq 1 200); do
+      if grep -q 'redis: caught up with the cluster' "$nd/broker.log" 2>/dev/null; then ok=1; break; fi
+      sleep 0.05
+    done
+    [ "$ok" = 1 ] || echo "run.sh: $nd: no 'caught up with the cluster' line after 10 s; starting anyway" >&2
+  done
+}
+
+# redis_record RUNDIR RESULT_JSON_FILE: after a redis run, Redis' INFO and
+# node1's latest "redis stats" log line next to the result. The line is
+# logged every 10 s once the count changed: wait (11 s at most) for one that
+# covers every message the publishers had acknowledged.
+redis_record() {
+  local dir="$1" result="$2" want line
+  "$REDIS_CLI" -p "$REDIS_PORT" INFO all > "$dir/redis-info.txt" 2>&1 || true
+  want=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])).get("correctness") or {}; print(max(0, c.get("messages_acked", 0) - c.get("retries_acked", 0)))' "$result" 2>/dev/null || echo 0)
+  for _ in $(seq 1 110); do
+    line=$(grep -o 'redis stats: [0-9]* messages committed' "$dir/node1/broker.log" 2>/dev/null | tail -1 | grep -o '[0-9][0-9]*' || true)
+    if [ "$want" -gt 0 ] && [ -n "$line" ] && [ "$line" -ge "$want" ]; then break; fi
+    [ "$want" -gt 0 ] || break
+    kill -0 "$BROKER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+}
+
 run_one() {  # round scenario kind (plain or a store)
   local round="$1" s="$2" kind="$3" dir args json rc bench="$CHATBENCH"
   dir="$OUT/r$round-$s-$kind"
-  start_broker "$kind" "$dir" || { printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" '{"ok":false,"errors":{"broker did not start":1}}' >> "$RESULTS"; return; }
+  if ! start_servers "$kind" "$dir"; then
+    stop_servers
+    printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" '{"ok":false,"errors":{"broker did not start":1}}' >> "$RESULTS"
+    return
+  fi
   args="$(scenario_args "$s" "$kind") --port $BROKER_PORT --broker-pid $BROKER_PID --json"
   if [ "$s" = s ]; then
     bench="$SYNCBENCH"
     args="$args --keys $OUT/keys.private.json --kid $KID"
   elif [ "$kind" != plain ]; then
     args="$args --mode chat --keys $OUT/keys.private.json --kid $KID"
+    if [ "$SUB_PORT" != "$BROKER_PORT" ]; then args="$args --sub-port $SUB_PORT"; fi
+    if [ -n "$EXTRA_PIDS" ]; then args="$args --extra-pids $EXTRA_PIDS"; fi
   fi
   echo "$kind: $bench $args" >> "$OUT/commands.txt"
   rc=0
   # shellcheck disable=SC2086
   json="$("$bench" $args 2> "$dir/chatbench.err")" || rc=$?
-  kill -0 "$BROKER_PID" 2>/dev/null || echo "run.sh: the $kind broker died during r$round/$s; see $dir/broker.log" >&2
-  stop_broker
-  rm -rf "$dir/chat.lmdb"  # the local store's data: up to ~100 MB per run
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || echo "run.sh: a $kind server (pid $pid) died during r$round/$s; see the logs in $dir" >&2
+  done
   if [ -z "$json" ]; then
     json="{\"ok\":false,\"errors\":{\"chatbench exited $rc without a result\":1}}"
   fi
+  if is_redis "$kind"; then
+    printf '%s\n' "$json" > "$dir/result.json"
+    redis_record "$dir" "$dir/result.json"
+    stop_servers
+    json="$(python3 "$HERE/report.py" --attach-redis "$dir/result.json" "$dir")" || json="$(cat "$dir/result.json")"
+    rm -rf "$dir/appendonlydir"  # the AOF: tens of MB per run
+  else
+    stop_servers
+  fi
+  local nd
+  for nd in "${NODE_DIRS[@]}"; do rm -rf "$nd/chat.lmdb"; done  # the local store's data: up to ~100 MB per run
   printf '%s\t%s\t%s\t%s\n' "$s" "$round" "$kind" "$json" >> "$RESULTS"
   python3 "$HERE/report.py" --line "$RESULTS" >&2
 }
