@@ -252,7 +252,9 @@ AclVerdict ChatService::OnAclCheck(ClientKey key, Access access, std::string_vie
     const ReadCache& c = ReadTopic(topic);
     if (IsChatKind(c.ref.kind) && c.ref.kind != TopicKind::kChatError && c.ref.kind != TopicKind::kChatInvalid) {
       if (s == nullptr || payloadlen == 0) return AclVerdict::kDeny;  // empty: a suppressed publish
-      return ChannelRegistry::MayAccess(c.channel, s->user) ? AclVerdict::kAllow : AclVerdict::kDeny;
+      if (!ChannelRegistry::MayAccess(c.channel, s->user)) return AclVerdict::kDeny;
+      if (c.ref.kind == TopicKind::kChatMsg) fanout_.CountDelivery(c.ref.id, payload);
+      return AclVerdict::kAllow;
     }
   }
 
@@ -608,6 +610,11 @@ void ChatService::OnClusterChannel(std::string_view id, const ChannelConfig* con
 void ChatService::OnClusterEvent(std::string_view channel, std::string_view kind, std::string_view payload) {
   if (kind == kKickKind) {  // kickUser on another node: payload is the user
     KickUserHere(payload);
+    return;
+  }
+  if (kind == kFanoutKind) {  // traceMessage on another node asks: payload is the seq
+    uint64_t seq = std::strtoull(std::string(payload).c_str(), nullptr, 10);
+    store_->ReportFanout(channel, seq, fanout_.Count(channel, seq));
     return;
   }
   if (channels_.Find(channel) == nullptr) return;

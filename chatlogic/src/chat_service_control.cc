@@ -416,8 +416,7 @@ void ChatService::TraceMessage(const std::string& channel, const HistoryLimits& 
     json out = {{"ch", channel},        {"seq", found->seq},     {"id", HexEncode(found->id)},
                 {"from", found->from},  {"client", found->client}, {"node", found->node},
                 {"ts", trace.value("ts", json())},                 {"sts", found->sts},
-                {"stored_ms", found->stored_ms},
-                {"fanout", json::object()}};  // not tracked yet: see docs/operations.md
+                {"stored_ms", found->stored_ms}};
     struct Join {
       json out;
       json delivered = json::array(), read = json::array(), pending = json::array();
@@ -426,16 +425,26 @@ void ChatService::TraceMessage(const std::string& channel, const HistoryLimits& 
     };
     auto join = std::make_shared<Join>();
     join->out = std::move(out);
-    join->waiting = members.size() + 1;
+    join->waiting = members.size() + 2;  // members, the fanout, and the loop below
     const uint64_t target = found->seq;
     auto finish = [join, done]() {
       if (--join->waiting != 0) return;
       if (!join->error.empty()) return done(Error(join->error));
+      if (!join->out.contains("fanout")) join->out["fanout"] = json::object();
       join->out["delivered"] = join->delivered;
       join->out["read"] = join->read;
       join->out["pending"] = join->pending;
       done(Data(std::move(join->out)));
     };
+    store_->GatherFanout(channel, target, options_.node_id, fanout_.Count(channel, target),
+                         [join, finish](const Status& fst, std::vector<std::pair<std::string, uint64_t>> counts) {
+                           json fanout = json::object();
+                           if (fst.ok()) {
+                             for (const auto& [node, n] : counts) fanout[node] = n;
+                           }
+                           join->out["fanout"] = std::move(fanout);
+                           finish();
+                         });
     for (const std::string& member : members) {
       Store::SyncQuery mq;
       mq.channel = channel;

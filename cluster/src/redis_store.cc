@@ -96,6 +96,9 @@ class RedisStore final : public Store {
   void SetListener(ClusterListener* listener) override { listener_ = listener; }
   void ShareEvent(std::string_view channel, std::string_view kind, std::string_view payload) override;
   void ReportDevices(std::string_view user, uint64_t devices, int64_t now_ms) override;
+  void GatherFanout(std::string_view channel, uint64_t seq, std::string_view node, uint64_t here,
+                    FanoutCallback done) override;
+  void ReportFanout(std::string_view channel, uint64_t seq, uint64_t count) override;
 
  private:
   // ---- broker thread
@@ -151,6 +154,7 @@ class RedisStore final : public Store {
   ClusterListener* listener_ = nullptr;
   SequenceGate gate_;
   std::vector<std::pair<Clock::time_point, SequenceGate::Fill>> delayed_fills_;  // failed fills, retried
+  std::vector<std::pair<Clock::time_point, std::function<void()>>> timers_;       // broker thread
   std::string owner_nonce_ = "";  // distinguishes this run's token claims
 
   // Broker-thread mailbox.
@@ -314,6 +318,19 @@ Status RedisStore::PollCompletions() {
     }
     delayed_fills_.swap(later);
     for (const auto& fill : due) IssueFill(fill);
+  }
+  if (!timers_.empty()) {
+    const auto now = Clock::now();
+    std::vector<std::function<void()>> due;
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->first <= now) {
+        due.push_back(std::move(it->second));
+        it = timers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& fn : due) fn();
   }
   wake_pending_.store(false);
   std::vector<std::function<void()>> work;
@@ -483,6 +500,41 @@ void RedisStore::ReportDevices(std::string_view user, uint64_t devices, int64_t 
   r.argv = {prefix_, options_.node_id, std::string(user), Num(devices), Num(now_ms), Num(HeartbeatTtlMs())};
   r.durable = true;
   Submit(std::move(r));
+}
+
+// Every node writes its count into one hash per message; the asking node
+// reads it back after a short wait (the others answer from their feed).
+constexpr auto kFanoutWait = std::chrono::milliseconds(300);
+
+void RedisStore::ReportFanout(std::string_view channel, uint64_t seq, uint64_t count) {
+  const std::string key = prefix_ + "fanout:" + std::string(channel) + ":" + Num(seq);
+  Request r;
+  r.argv = {"HSET", key, options_.node_id, Num(count)};
+  Submit(std::move(r));
+  Request ttl;
+  ttl.argv = {"PEXPIRE", key, "60000"};
+  Submit(std::move(ttl));
+}
+
+void RedisStore::GatherFanout(std::string_view channel, uint64_t seq, std::string_view /*node*/, uint64_t here,
+                              FanoutCallback done) {
+  ReportFanout(channel, seq, here);
+  ShareEvent(channel, "fanout", Num(seq));
+  const std::string key = prefix_ + "fanout:" + std::string(channel) + ":" + Num(seq);
+  timers_.emplace_back(Clock::now() + kFanoutWait, [this, key, done = std::move(done)]() mutable {
+    Request r;
+    r.argv = {"HGETALL", key};
+    r.done = [this, done = std::move(done)](const Status& st, RedisValue& v) mutable {
+      std::vector<std::pair<std::string, uint64_t>> counts;
+      Status result = st;
+      if (result.ok() && v.type != RedisValue::Type::kArray) result = Status::IOError("redis: unexpected fanout reply");
+      for (size_t i = 0; result.ok() && i + 1 < v.elements.size(); i += 2) {
+        counts.emplace_back(v.elements[i].str, AsU64(v.elements[i + 1]));
+      }
+      Post([done = std::move(done), result, counts = std::move(counts)]() mutable { done(result, std::move(counts)); });
+    };
+    Submit(std::move(r));
+  });
 }
 
 void RedisStore::HandleFeed(const std::string& payload) {

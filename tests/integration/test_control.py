@@ -72,6 +72,8 @@ class ControlOneNodeTest(ControlCase):
         self.assertEqual(unread["channels"]["room"], {"head": 2, "read": 1, "unread": 1})
         self.assertEqual(unread["total"], 1)
         self.assertEqual(len(bob.messages(msg_topic("room"))), 2, "nothing delivered twice")
+        # Queued to one subscriber (bob), on this node.
+        self.assertEqual(list(self.ok(admin, "traceMessage", channel="room", seq=1)["fanout"].values()), [1])
         # Not a member: refused, nothing stored.
         self.assertIn("not_member", self.err(admin, "sendMessage", channel="room", user="mallory", body="x"))
         self.assertEqual(self.ok(admin, "deleteChannel", channel="room")["channel"], "room")
@@ -221,6 +223,7 @@ class ControlClusterTest(ControlCase):
             self.assertGreaterEqual(t["stored_ms"], t["sts"])
             self.assertGreaterEqual(t["sts"], before)
             self.assertEqual((t["delivered"], t["read"], t["pending"]), (["bob"], ["bob"], ["alice", "carol"]))
+            self.assertEqual(t["fanout"], {"node1": 0, "node2": 0, "node3": 1}, "bob on node 3 only")
         self.assertIn("not in history", self.err(admin, "traceMessage", channel="tr", seq=99))
         self.assertIn("'seq' or 'id'", self.err(admin, "traceMessage", channel="tr"))
 

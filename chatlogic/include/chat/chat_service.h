@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "chat/channel_registry.h"
+#include "chat/fanout_counter.h"
 #include "chat/cluster_listener.h"
 #include "chat/env.h"
 #include "chat/jwks_file.h"
@@ -182,6 +183,7 @@ class ChatService final : public ClusterListener {
   // Disconnects every client of `user` on this node; returns how many.
   size_t KickUserHere(std::string_view user);
   static constexpr std::string_view kKickKind = "kick";
+  static constexpr std::string_view kFanoutKind = "fanout";
   PublishDecision RefuseChat(const Session& s, std::string_view channel, RefusalCode code,
                              std::string_view reason, std::string_view id);
   PublishDecision RefuseAdmin(const Session& s, std::string_view channel, std::string_view error);
@@ -203,6 +205,7 @@ class ChatService final : public ClusterListener {
   StringSet presence_healed_;  // users whose stale presence was replaced
   std::unordered_map<ClientKey, Session> sessions_;
   StringMap<Presence> cluster_presence_;  // clustered store: the last presence seen per user
+  FanoutCounter fanout_;
   Stats stats_;
   int64_t next_stats_ms_ = 0;
   // READ checks come once per subscriber for the same message: the last

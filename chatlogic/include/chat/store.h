@@ -163,6 +163,17 @@ class Store {
   // This node now has `devices` connected clients of `user`. The cluster-wide
   // presence comes back through ClusterListener::OnClusterPresence.
   virtual void ReportDevices(std::string_view /*user*/, uint64_t /*devices*/, int64_t /*now_ms*/) {}
+  // traceMessage: every node's count of subscribers the message (channel,
+  // seq) was queued to. `here` is this node's; `done` gets node -> count,
+  // for the nodes that answered within a short wait. One node: at once.
+  using FanoutCallback = std::function<void(const Status& status, std::vector<std::pair<std::string, uint64_t>> counts)>;
+  virtual void GatherFanout(std::string_view /*channel*/, uint64_t /*seq*/, std::string_view node, uint64_t here,
+                            FanoutCallback done) {
+    done(Status::Ok(), {{std::string(node), here}});
+  }
+  // Another node's GatherFanout asked (ClusterListener::OnClusterEvent with
+  // kind "fanout"): this node's count.
+  virtual void ReportFanout(std::string_view /*channel*/, uint64_t /*seq*/, uint64_t /*count*/) {}
 };
 
 }  // namespace chat
