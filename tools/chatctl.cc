@@ -461,6 +461,19 @@ int RunVerify(const Args& args) {
 // dynamic-security: publish {"commands":[...]} and wait for the reply, which
 // the plugin sends to this client only.
 
+// Human-readable form of an answer: one "path: value" line per scalar,
+// nested keys joined with '.', list items numbered; an empty list or object
+// is printed as such.
+void PrintReadable(const json& value, const std::string& path, std::ostream& out) {
+  if (value.is_object() && !value.empty()) {
+    for (const auto& [key, item] : value.items()) PrintReadable(item, path.empty() ? key : path + "." + key, out);
+  } else if (value.is_array() && !value.empty()) {
+    for (size_t i = 0; i < value.size(); ++i) PrintReadable(value[i], path + "[" + std::to_string(i) + "]", out);
+  } else {
+    out << (path.empty() ? "" : path + ": ") << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+  }
+}
+
 struct ControlSession {
   bool connected = false;
   int connack = -1;
@@ -593,7 +606,7 @@ int RunControl(const Args& args) {
   if (args.Has("json")) {
     std::cout << r.dump() << "\n";
   } else if (r.contains("data")) {
-    std::cout << r["data"].dump(2) << "\n";
+    PrintReadable(r["data"], "", std::cout);
   }
   if (r.contains("error")) {
     std::cerr << "chatctl ctl: " << command["command"].get<std::string>() << ": "
@@ -650,8 +663,8 @@ const std::vector<Command>& Commands() {
        "Commands: listChannels, getChannel, setChannel, deleteChannel, getPresence,\n"
        "getUnread, getHistory, kickUser, revokeToken, getStats, sendMessage,\n"
        "traceMessage.\n"
-       "Prints the answer's data as indented JSON (--json: the whole response on one\n"
-       "line); an error goes to stderr with exit status 1, as does a refused\n"
+       "Prints the answer's data as one 'path: value' line per value (--json: the\n"
+       "whole response as JSON on one line); an error goes to stderr with exit status 1, as does a refused\n"
        "connection or no answer within --timeout. Without --token, an admin token\n"
        "for --as (default chatctl) is minted from --keys/--kid, valid 60 s.\n"
        "Example: chatctl ctl --port 1883 --keys conf/jwks.private.json --kid demo1-es256 \\\n"
