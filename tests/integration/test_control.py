@@ -195,6 +195,17 @@ class ControlClusterTest(ControlCase):
         self.assertEqual(self.client("bob", token, broker=nodes[2]).connect_rc, 5)
         self.assertEqual(self.ok(admins[1], "getUnread", user="bob")["channels"]["team"]["unread"], 1)
         self.assertEqual(self.ok(admins[1], "getStats")["channels"], 1)
+        # The same refusals on every node: non-admin, malformed, unknown, bad arguments.
+        user = self.connect("carol", broker=nodes[1])
+        self.assertEqual(self.ask(user, {"command": "getChannel", "channel": "team"})[0]["error"], "not an admin")
+        self.assertIn("error", self.ask(admins[1], raw="{not json")[0])
+        self.assertIn("unknown command", self.err(admins[2], "nope"))
+        self.assertIn("'user'", self.err(admins[2], "getPresence", user=7))
+        self.assertEqual(self.ok(admins[1], "getChannel", channel="team")["doc"]["members"], ["alice", "bob"])
+        # deleteChannel on node 3 deletes it everywhere.
+        self.ok(admins[2], "deleteChannel", channel="team")
+        poll(lambda: self.ok(admins[0], "listChannels")["channels"] == [], 10, what="team gone on node 1")
+        self.assertIn("no such channel", self.err(admins[0], "getHistory", channel="team"))
         for n in nodes:
             n.assert_alive()
 
