@@ -117,8 +117,9 @@ class ChatService final : public ClusterListener {
     uint64_t store_errors = 0;   // store calls that failed
     uint64_t control_commands = 0;
     // Append to its outcome (local: the store call; redis: until Redis
-    // confirmed it), since the last $SYS publication.
+    // confirmed it): since the last $SYS publication, and since start.
     LatencyHistogram store_latency_us;
+    LatencyHistogram store_latency_total_us;
   };
   const Stats& stats() const { return stats_; }
 
@@ -175,8 +176,10 @@ class ChatService final : public ClusterListener {
   void RunControlCommand(const Session& s, const std::string& command_json, ControlDone done);
   void PublishStats();
   void RecordStoreLatency(std::chrono::steady_clock::time_point started) {
-    stats_.store_latency_us.Record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+    const auto us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
+    stats_.store_latency_us.Record(us);
+    stats_.store_latency_total_us.Record(us);
   }
   void TraceMessage(const std::string& channel, const HistoryLimits& limits, const std::vector<std::string>& members,
                     uint64_t seq, const std::string& id, uint64_t after, ControlDone done);
