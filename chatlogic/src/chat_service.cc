@@ -627,16 +627,22 @@ void ChatService::OnClusterPresence(const Presence& p) {
   broker_->Publish(Outgoing{"", TopicScheme::PresenceTopic(p.user), EncodePresence(p), 1, true});
 }
 
-void ChatService::OnTokenConflict(std::string_view jti) {
+size_t ChatService::KickSessions(const std::function<bool(const Session&)>& match, std::string_view why) {
   // Kicking fires the disconnect event, which ends the session: collect first.
   std::vector<std::string> to_kick;
   for (const auto& [key, session] : sessions_) {
-    if (session.jti != jti || !session.online) continue;
-    Log(LogLevel::kNotice, "disconnecting client '" + session.client_id + "' (" + session.user + "): token jti '" +
-                               std::string(jti) + "' was used first on another node (replay)");
+    if (!session.online || !match(session)) continue;
+    Log(LogLevel::kNotice, "disconnecting client '" + session.client_id + "' (" + session.user + "): " +
+                               std::string(why));
     to_kick.push_back(session.client_id);
   }
   for (const std::string& client_id : to_kick) broker_->Kick(client_id);
+  return to_kick.size();
+}
+
+void ChatService::OnTokenConflict(std::string_view jti) {
+  KickSessions([jti](const Session& s) { return s.jti == jti; },
+               "token jti '" + std::string(jti) + "' was used first on another node (replay)");
 }
 
 }  // namespace chat

@@ -127,15 +127,7 @@ void ChatService::OnControl(ClientKey key, std::string_view client_id, std::stri
 }
 
 size_t ChatService::KickUserHere(std::string_view user) {
-  std::vector<std::string> ids;
-  for (const auto& [key, session] : sessions_) {
-    if (session.user == user && session.online) ids.push_back(session.client_id);
-  }
-  for (const std::string& id : ids) broker_->Kick(id);
-  if (!ids.empty()) {
-    Log(LogLevel::kNotice, "kicked " + std::to_string(ids.size()) + " client(s) of '" + std::string(user) + "'");
-  }
-  return ids.size();
+  return KickSessions([user](const Session& s) { return s.user == user; }, "kickUser");
 }
 
 void ChatService::RunControlCommand(const Session& s, const std::string& command_json, ControlDone done) {
@@ -272,13 +264,9 @@ void ChatService::RunControlCommand(const Session& s, const std::string& command
     bool first = false;
     Status st = store_->ClaimTokenId(jti, until, now_ms, &first);
     if (!st.ok()) return done(Error("store failed: " + st.ToString()));
-    std::vector<std::string> ids;
-    for (const auto& [key, session] : sessions_) {
-      if (session.jti == jti && session.online) ids.push_back(session.client_id);
-    }
-    for (const std::string& id : ids) broker_->Kick(id);
     Log(LogLevel::kNotice, "token jti '" + jti + "' revoked by " + s.user);
-    return done(Data({{"jti", jti}, {"was_unused", first}, {"kicked_here", ids.size()}}));
+    const size_t kicked = KickSessions([&jti](const Session& k) { return k.jti == jti; }, "its token was revoked");
+    return done(Data({{"jti", jti}, {"was_unused", first}, {"kicked_here", kicked}}));
   }
   if (name == "getStats") {
     json refused = json::object();

@@ -183,6 +183,9 @@ class ChatService final : public ClusterListener {
   }
   void TraceMessage(const std::string& channel, const HistoryLimits& limits, const std::vector<std::string>& members,
                     uint64_t seq, const std::string& id, uint64_t after, ControlDone done);
+  // Disconnects every connected client whose session matches, logging `why`;
+  // returns how many.
+  size_t KickSessions(const std::function<bool(const Session&)>& match, std::string_view why);
   // Disconnects every client of `user` on this node; returns how many.
   size_t KickUserHere(std::string_view user);
   static constexpr std::string_view kKickKind = "kick";
