@@ -11,15 +11,21 @@
 #include "chat/message_codec.h"
 
 namespace chat {
+
+struct ChatService::ControlJson {
+  nlohmann::json value;
+};
+
 namespace {
 
 using json = nlohmann::json;
+using ControlJson = ChatService::ControlJson;
 
 constexpr size_t kMaxControlBytes = 1 << 20;
 constexpr size_t kMaxCommands = 100;
 
-std::string Data(json data) { return json{{"data", std::move(data)}}.dump(); }
-std::string Error(const std::string& why) { return json{{"error", why}}.dump(); }
+ControlJson Data(json data) { return ControlJson{json{{"data", std::move(data)}}}; }
+ControlJson Error(const std::string& why) { return ControlJson{json{{"error", why}}}; }
 
 // A required string argument; false (with *error) when missing or not a string.
 bool StringArg(const json& cmd, const char* name, std::string* out, std::string* error) {
@@ -113,12 +119,12 @@ void ChatService::OnControl(ClientKey key, std::string_view client_id, std::stri
       finish_one(i, std::move(head));
       continue;
     }
-    RunControlCommand(*s, cmd.dump(), [finish_one, i, head](std::string outcome) mutable {
-      json o = json::parse(outcome, nullptr, false);
-      if (o.is_object() && o.contains("data")) {
-        head["data"] = std::move(o["data"]);
+    RunControlCommand(*s, ControlJson{cmd}, [finish_one, i, head](const ControlJson& outcome) mutable {
+      const json& o = outcome.value;
+      if (o.contains("data")) {
+        head["data"] = o["data"];
       } else {
-        head["error"] = o.is_object() && o.contains("error") ? o["error"] : json("failed");
+        head["error"] = o.contains("error") ? o["error"] : json("failed");
       }
       finish_one(i, std::move(head));
     });
@@ -130,8 +136,8 @@ size_t ChatService::KickUserHere(std::string_view user) {
   return KickSessions([user](const Session& s) { return s.user == user; }, "kickUser");
 }
 
-void ChatService::RunControlCommand(const Session& s, const std::string& command_json, ControlDone done) {
-  const json cmd = json::parse(command_json);
+void ChatService::RunControlCommand(const Session& s, const ControlJson& command, ControlDone done) {
+  const json& cmd = command.value;
   const std::string name = cmd["command"].get<std::string>();
   std::string error;
   std::string channel, user;

@@ -132,8 +132,10 @@ class ChatService final : public ClusterListener {
   void OnStoreLog(LogLevel level, const std::string& line) override { Log(level, line); }
 
  public:
-  // One $CONTROL command's outcome: {"data": ...} or {"error": "..."} (JSON text).
-  using ControlDone = std::function<void(std::string outcome)>;
+  // A $CONTROL command, or its outcome ({"data": ...} or {"error": "..."}), as
+  // JSON; defined in chat_service_control.cc, the only place that reads it.
+  struct ControlJson;
+  using ControlDone = std::function<void(const ControlJson& outcome)>;
 
  private:
   struct Session {
@@ -173,7 +175,7 @@ class ChatService final : public ClusterListener {
   // lives: store, registry, and the retained document (routed publish).
   Status ApplyChannel(std::string_view id, const ChannelConfig* config, bool publish_retained);
   // $CONTROL commands (chat_service_control.cc).
-  void RunControlCommand(const Session& s, const std::string& command_json, ControlDone done);
+  void RunControlCommand(const Session& s, const ControlJson& command, ControlDone done);
   void PublishStats();
   void RecordStoreLatency(std::chrono::steady_clock::time_point started) {
     const auto us = static_cast<uint64_t>(
