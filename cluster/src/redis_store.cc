@@ -153,8 +153,8 @@ class RedisStore final : public Store {
   Outbox* outbox_;
   ClusterListener* listener_ = nullptr;
   SequenceGate gate_;
-  std::vector<std::pair<Clock::time_point, SequenceGate::Fill>> delayed_fills_;  // failed fills, retried
-  std::vector<std::pair<Clock::time_point, std::function<void()>>> timers_;       // broker thread
+  // Broker thread: work due at a time (retried history fetches, fanout reads).
+  std::vector<std::pair<Clock::time_point, std::function<void()>>> timers_;
   std::string owner_nonce_ = "";  // distinguishes this run's token claims
 
   // Broker-thread mailbox.
@@ -305,20 +305,6 @@ void RedisStore::Submit(Request r) {
 
 Status RedisStore::PollCompletions() {
   Status st = local_->PollCompletions();
-  if (!delayed_fills_.empty()) {
-    const auto now = Clock::now();
-    std::vector<std::pair<Clock::time_point, SequenceGate::Fill>> later;
-    std::vector<SequenceGate::Fill> due;
-    for (auto& [when, fill] : delayed_fills_) {
-      if (when <= now) {
-        due.push_back(std::move(fill));
-      } else {
-        later.emplace_back(when, std::move(fill));
-      }
-    }
-    delayed_fills_.swap(later);
-    for (const auto& fill : due) IssueFill(fill);
-  }
   if (!timers_.empty()) {
     const auto now = Clock::now();
     std::vector<std::function<void()>> due;
@@ -635,7 +621,7 @@ void RedisStore::IssueFill(const SequenceGate::Fill& fill) {
         // Still outstanding for the gate: asked again shortly, whether or
         // not more traffic comes (everything may already be committed).
         if (listener_) listener_->OnStoreLog(LogLevel::kDebug, "redis: history fetch failed; asked again shortly");
-        delayed_fills_.emplace_back(Clock::now() + std::chrono::milliseconds(200), fill);
+        timers_.emplace_back(Clock::now() + std::chrono::milliseconds(200), [this, fill] { IssueFill(fill); });
         return;
       }
       SequenceGate::Output out;
