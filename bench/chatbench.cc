@@ -53,35 +53,22 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/token_minter.h"
+#include "clocks.h"
 #include "histogram.h"
+#include "proc_cpu.h"
 
 namespace {
 
 using bench::LatencyHistogram;
+using bench::MonoNs;
+using bench::OtherCpuDelta;
+using bench::OtherProcessesCpu;
+using bench::SleepUntilNs;
+using bench::WallMs;
 using json = nlohmann::ordered_json;
 
 // ---------------------------------------------------------------------------
 // Clocks
-
-int64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t WallMs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-void SleepUntilNs(int64_t deadline) {
-  timespec ts;
-  ts.tv_sec = deadline / 1000000000;
-  ts.tv_nsec = deadline % 1000000000;
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Options
@@ -494,20 +481,10 @@ struct CpuSample {
 
 CpuSample ReadBrokerCpu(int pid) {
   CpuSample s;
-  if (pid <= 0) return s;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return s;
-  std::istringstream rest(text.substr(close + 1));
-  std::vector<std::string> f;
-  std::string tok;
-  while (rest >> tok) f.push_back(tok);
-  // f[0] is field 3 (state); utime is field 14, stime field 15.
-  if (f.size() < 13) return s;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  s.us = (std::stod(f[11]) + std::stod(f[12])) * 1e6 / ticks;
-  s.ok = true;
+  if (std::optional<double> us = bench::ProcCpuUs(pid)) {
+    s.ok = true;
+    s.us = *us;
+  }
   return s;
 }
 
@@ -530,41 +507,6 @@ MachineCpu ReadMachineCpu() {
   m.busy_us = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick;  // user nice system irq softirq steal
   m.irq_us = static_cast<double>(v[5] + v[6]) * tick;
   return m;
-}
-
-// CPU time (us) of every process but the given ones, by pid: what else ran.
-std::map<int, double> OtherProcessesCpu(const std::set<int>& skip) {
-  std::map<int, double> out;
-  const double tick = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    int pid = 0;
-    if (!ParseInt(std::string(e->d_name), &pid) || skip.count(pid) > 0) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 1));
-    std::string f;
-    double ut = 0, st = 0;
-    for (int i = 0; i < 13 && rest >> f; ++i) {
-      if (i == 11) ut = std::atof(f.c_str());
-      if (i == 12) st = std::atof(f.c_str());
-    }
-    out[pid] = (ut + st) * tick;
-  }
-  closedir(d);
-  return out;
-}
-
-double OtherCpuDelta(const std::map<int, double>& before, const std::map<int, double>& after) {
-  double total = 0;
-  for (const auto& [pid, us] : after) {
-    auto it = before.find(pid);
-    total += it == before.end() ? us : std::max(0.0, us - it->second);
-  }
-  return total;
 }
 
 double ProcessCpuUs() {

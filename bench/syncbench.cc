@@ -41,27 +41,19 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include "chat/token_minter.h"
+#include "clocks.h"
 #include "histogram.h"
+#include "proc_cpu.h"
 
 using json = nlohmann::json;
 using bench::LatencyHistogram;
+using bench::MonoNs;
+using bench::OtherCpuDelta;
+using bench::OtherProcessesCpu;
+using bench::SleepUntilNs;
+using bench::WallMs;
 
 namespace {
-
-int64_t MonoNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-void SleepUntilNs(int64_t t) {
-  timespec ts{static_cast<time_t>(t / 1000000000), static_cast<long>(t % 1000000000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
 
 struct Config {
   std::string host = "127.0.0.1";
@@ -237,62 +229,8 @@ class Client {
   uint64_t acks_ = 0, published_ = 0;
 };
 
-double BrokerCpuUs(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(text.substr(close + 1));
-  std::vector<std::string> f;
-  std::string tok;
-  while (rest >> tok) f.push_back(tok);
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-// CPU time (us) of every process but the broker and this one: what else ran.
-std::map<int, double> OtherProcessesCpu(int skip1, int skip2) {
-  std::map<int, double> out;
-  const double tick = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (*e->d_name == '\0' || *end != '\0' || pid == skip1 || pid == skip2) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 1));
-    std::string f;
-    double ut = 0, st = 0;
-    for (int i = 0; i < 13 && rest >> f; ++i) {
-      if (i == 11) ut = std::atof(f.c_str());
-      if (i == 12) st = std::atof(f.c_str());
-    }
-    out[static_cast<int>(pid)] = (ut + st) * tick;
-  }
-  closedir(d);
-  return out;
-}
-double OtherCpuDelta(const std::map<int, double>& before, const std::map<int, double>& after) {
-  double total = 0;
-  for (const auto& [pid, us] : after) {
-    auto it = before.find(pid);
-    total += it == before.end() ? us : std::max(0.0, us - it->second);
-  }
-  return total;
-}
-double SelfCpuUs() {
-  std::ifstream in("/proc/self/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream rest(text.substr(text.rfind(')') + 1));
-  std::vector<std::string> f;
-  std::string tok;
-  while (rest >> tok) f.push_back(tok);
-  return (std::stod(f[11]) + std::stod(f[12])) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+double BrokerCpuUs(int pid) { return bench::ProcCpuUs(pid).value_or(0); }
+double SelfCpuUs() { return bench::ProcCpuUs("self").value_or(0); }
 
 json Lat(const LatencyHistogram& h) {
   auto r = [](double v) { return std::round(v * 10) / 10; };
@@ -515,7 +453,7 @@ int main(int argc, char** argv) {
     if (!sync_started && next >= t_sync) {
       sync_started = true;
       bcpu0 = BrokerCpuUs(c.broker_pid);
-      other0 = OtherProcessesCpu(c.broker_pid, self_pid);
+      other0 = OtherProcessesCpu({c.broker_pid, self_pid});
       scpu0 = SelfCpuUs();
       synced0 = synced.load();
       sync_t0 = MonoNs();
@@ -529,7 +467,7 @@ int main(int argc, char** argv) {
   const int64_t sync_t1 = MonoNs();
   const uint64_t synced1 = synced.load();
   bcpu1 = BrokerCpuUs(c.broker_pid);
-  other1 = OtherProcessesCpu(c.broker_pid, self_pid);
+  other1 = OtherProcessesCpu({c.broker_pid, self_pid});
   scpu1 = SelfCpuUs();
   syncing = false;
   // Drain: the live messages in flight.
