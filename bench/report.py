@@ -261,6 +261,16 @@ def line(path):
     print(f"{head}: {body} noise={fmt(d.get('other_cpu_cores'))} cores" + (f" errors={errs}" if errs else ""))
 
 
+def print_verdict(store, scenario, text, vals, how, test):
+    """One target's line: the median of its per-round values (ratio or us difference), MET or MISSED."""
+    if not vals:
+        print(f"  {store:14} ({scenario}) {text}: no data")
+        return
+    m = statistics.median(vals)
+    shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
+    print(f"  {store:14} ({scenario}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+
+
 def table(path):
     runs = load(path)
     scen = [s for s in SCENARIOS if any(r["scenario"] == s for r in runs)]
@@ -336,12 +346,7 @@ def table(path):
                     same, cross = values(s, "redis", key), values(s, st, key)
                     vals = [cross[k] - same[k] for k in sorted(set(same) & set(cross))
                             if same[k] is not None and cross[k] is not None]
-                if not vals:
-                    print(f"  {st:14} ({s}) {text}: no data")
-                    continue
-                m = statistics.median(vals)
-                shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
-                print(f"  {st:14} ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+                print_verdict(st, s, text, vals, how, test)
             for s in scen:
                 rd = [d.get("redis") for d in by.get((s, st), {}).values() if d.get("ok") and d.get("redis")]
                 if not rd:
@@ -358,12 +363,7 @@ def table(path):
             pr = per_round(s, st, key)
             vals = [(c / p if how == "ratio" else c - p) for _, p, c in pr
                     if p is not None and c is not None and (how != "ratio" or p != 0)]
-            if not vals:
-                print(f"  {st:14} ({s}) {text}: no data")
-                continue
-            m = statistics.median(vals)
-            shown = f"{m:.3f}" if how == "ratio" else f"{m:+,.0f} us"
-            print(f"  {st:14} ({s}) {text}: {shown} -> {'MET' if test(m) else 'MISSED'}")
+            print_verdict(st, s, text, vals, how, test)
         if ("s", st) in by:
             ok = [d for d in by[("s", st)].values() if d.get("ok")]
             rate = statistics.median([d["synced_per_s"] for d in ok]) if ok else None
