@@ -555,6 +555,11 @@ Status ChatService::ApplyChannel(std::string_view id, const ChannelConfig* confi
     ++stats_.store_errors;
     return st;
   }
+  ApplyChannelHere(id, config, publish_retained);
+  return Status::Ok();
+}
+
+void ChatService::ApplyChannelHere(std::string_view id, const ChannelConfig* config, bool publish_retained) {
   if (config) {
     channels_.Put(*config);
   } else {
@@ -563,7 +568,6 @@ Status ChatService::ApplyChannel(std::string_view id, const ChannelConfig* confi
   if (publish_retained) {
     broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), config ? ToChannelDocument(*config) : "", 1, true});
   }
-  return Status::Ok();
 }
 
 PublishDecision ChatService::HandleChannelDocument(const Session& s, std::string_view channel,
@@ -598,13 +602,7 @@ void ChatService::OnClusterMessage(std::string_view channel, const StoredMessage
 }
 
 void ChatService::OnClusterChannel(std::string_view id, const ChannelConfig* config) {
-  if (config == nullptr) {
-    channels_.Remove(id);
-    broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), "", 1, true});
-    return;
-  }
-  channels_.Put(*config);
-  broker_->Publish(Outgoing{"", TopicScheme::AdminChannelTopic(id), ToChannelDocument(*config), 1, true});
+  ApplyChannelHere(id, config, /*publish_retained=*/true);  // the store has it already
 }
 
 void ChatService::OnClusterEvent(std::string_view channel, std::string_view kind, std::string_view payload) {

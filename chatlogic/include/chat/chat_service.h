@@ -174,6 +174,8 @@ class ChatService final : public ClusterListener {
   // Applies a validated document (or a deletion: config null) everywhere it
   // lives: store, registry, and the retained document (routed publish).
   Status ApplyChannel(std::string_view id, const ChannelConfig* config, bool publish_retained);
+  // The part after the store: registry and retained document.
+  void ApplyChannelHere(std::string_view id, const ChannelConfig* config, bool publish_retained);
   // $CONTROL commands (chat_service_control.cc).
   void RunControlCommand(const Session& s, const ControlJson& command, ControlDone done);
   void PublishStats();
