@@ -121,7 +121,10 @@ class RedisStore final : public Store {
   // 1/3: a live node has one beat of slack, and a dead node's devices are
   // dropped by the next beat of another node after expiry, within the timeout.
   int64_t HeartbeatTtlMs() const { return std::max<int64_t>(options_.presence_timeout_ms * 2 / 3, 200); }
-  std::string EpochCandidate() { return HexEncode(RandomBytes(8)); }
+  // A new channel's epoch, should this call create the channel in Redis:
+  // unique across runs and nodes (the run's random nonce) and calls (a
+  // counter), without drawing random bytes for every message.
+  std::string EpochCandidate() { return owner_nonce_ + "." + std::to_string(++epoch_counter_); }
   std::string RandomBytes(size_t n) {
     std::string b(n, '\0');
     env_->RandomBytes(b.data(), n);
@@ -155,7 +158,8 @@ class RedisStore final : public Store {
   SequenceGate gate_;
   // Broker thread: work due at a time (retried history fetches, fanout reads).
   std::vector<std::pair<Clock::time_point, std::function<void()>>> timers_;
-  std::string owner_nonce_ = "";  // distinguishes this run's token claims
+  std::string owner_nonce_ = "";  // this run's: token claims, epoch candidates
+  uint64_t epoch_counter_ = 0;    // broker thread
 
   // Broker-thread mailbox.
   std::mutex inbox_mu_;
@@ -207,7 +211,7 @@ class RedisStore final : public Store {
 // ------------------------------------------------------------------ start, stop
 
 Status RedisStore::Start() {
-  owner_nonce_ = HexEncode(RandomBytes(6));
+  owner_nonce_ = HexEncode(RandomBytes(8));
   std::vector<ChannelConfig> cached;
   if (Status s = local_->LoadChannels(&cached); !s.ok()) return s;
   for (const ChannelConfig& c : cached) known_channels_.push_back(c.id);
